@@ -1,0 +1,3 @@
+from pipetune.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Backends run segments (k epochs of one trial under one system setting); they never decide."""

@@ -1,0 +1,179 @@
+"""Run a segment as one `spark-submit` of the app, under a timeout, and read its epochs live."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO, Any
+
+from pipetune.backends.base import Backend, EpochCallback
+from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
+from pipetune.config import AppConfig, executor_layout
+from pipetune.errors import AppContractError, SegmentFailed
+from pipetune.records import Energy, EpochReport, SegmentRequest, SegmentResult
+from pipetune.spark_env import SparkEnvironment
+from pipetune.telemetry.estimate import CpuPowerModel, ProcessTreeCpu, executor_processes
+
+
+def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:
+    """The full command line for one segment (a pure function, tested on its own).
+
+    local[N]: `cores` → N and `memory` → driver memory (the driver is the executor).
+    spark://: `cores` → total-executor-cores split over `num_executors` executors,
+    `memory` → executor memory.
+    """
+    values = request.setting.as_dict()
+    cores = values.get("cores")
+    memory = values.get("memory")
+    classpath = os.pathsep.join(str(j) for j in env.jars)
+    argv = [str(env.spark_submit), "--name", f"pipetune-{request.trial_id}-{request.role.value}"]
+    if app.is_local:
+        master = f"local[{cores}]" if cores else app.master
+        argv += ["--master", master, "--driver-memory", memory or app.driver_memory]
+    else:
+        argv += ["--master", app.master, "--driver-memory", app.driver_memory]
+        argv += ["--executor-memory", memory or app.executor_memory]
+        if cores:
+            executors, per_executor = executor_layout(int(cores), app.num_executors)
+            argv += ["--total-executor-cores", cores, "--executor-cores", str(per_executor)]
+    argv += [
+        "--properties-file", str(env.properties_file),
+        "--jars", ",".join(str(j) for j in env.jars),
+        "--conf", f"spark.driver.extraClassPath={classpath}",
+        "--conf", f"spark.executor.extraClassPath={classpath}",
+        "--conf", f"spark.executorEnv.PYTHONHOME={env.python_home}",
+        "--conf", f"spark.executorEnv.PYTHONPATH={env.python_path}",
+        "--conf", f"spark.pyspark.python={env.python}",
+    ]  # fmt: skip
+    for key, value in app.spark_conf.items():
+        argv += ["--conf", f"{key}={value}"]
+    argv.append(str(app.script))
+    for key, value in app.extras.items():
+        argv += [f"--{key}", str(value)]
+    for name, flag in app.system_parameter_flags.items():
+        if name in values:
+            argv += [f"--{flag}", values[name]]
+    for name, value in request.hyperparameters.items():
+        argv += [f"--{app.hyperparameter_flags[name]}", str(value)]
+    argv += ["--epochs", str(request.epochs), "--checkpoint", request.checkpoint_dir]
+    return argv
+
+
+class SparkSubmitBackend(Backend):
+    """One spark-submit per segment against the app config's master."""
+
+    def __init__(
+        self, app: AppConfig, env: SparkEnvironment, power: CpuPowerModel, cwd: Path
+    ) -> None:
+        self.app = app
+        self.env = env
+        self.power = power
+        self.cwd = cwd
+        self._proc: subprocess.Popen[str] | None = None
+
+    def run_segment(self, request: SegmentRequest, on_epoch: EpochCallback) -> SegmentResult:
+        argv = spark_submit_argv(self.env, self.app, request)
+        Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(request.log_path, "a", encoding="utf-8") as log:
+            log.write("$ " + " ".join(argv) + "\n")
+            log.flush()
+            return self._run(argv, request, on_epoch, log)
+
+    def stop(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc)
+
+    def _run(
+        self, argv: list[str], request: SegmentRequest, on_epoch: EpochCallback, log: IO[str]
+    ) -> SegmentResult:
+        loopback = self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            cwd=self.cwd,
+            env=self.env.process_env(loopback),
+            start_new_session=True,  # its own process group: a timeout kills the whole tree
+        )
+        self._proc = proc
+        state: dict[str, Any] = {"app_id": ""}
+        extra = None if self.app.is_local else (lambda: executor_processes(state["app_id"]))
+        meter = ProcessTreeCpu(proc.pid, extra=extra).start()
+        first = last = meter.reading()
+        timed_out = threading.Event()
+        watchdog = threading.Timer(self.app.timeout_s, lambda: (timed_out.set(), _kill_group(proc)))
+        watchdog.daemon = True
+        watchdog.start()
+        epochs: list[EpochReport] = []
+        tail: deque[str] = deque(maxlen=40)
+        ended = False
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line)
+                event = parse_event(line)
+                if event is None:
+                    continue
+                kind = event["event"]
+                if kind == "start":
+                    state["app_id"] = str(event.get("app_id", ""))
+                    last = meter.reading()
+                elif kind == "epoch":
+                    now = meter.reading()
+                    report = epoch_report(event, self.power.energy(now - last))
+                    last = now
+                    self._check_echo(request, report)
+                    epochs.append(report)
+                    on_epoch(report)
+                elif kind == "end":
+                    ended = True
+            rc = proc.wait()
+        except EventError as exc:
+            _kill_group(proc)
+            raise AppContractError(str(exc), "".join(tail)) from None
+        except BaseException:
+            _kill_group(proc)  # Ctrl-C or a contract error: never leave a JVM behind
+            raise
+        finally:
+            watchdog.cancel()
+            total = meter.stop()
+            self._proc = None
+        wall = time.monotonic() - started
+        if timed_out.is_set():
+            raise SegmentFailed(f"timed out after {self.app.timeout_s:g} s", "".join(tail))
+        if rc != 0 or not ended:
+            raise SegmentFailed(f"spark-submit exited with status {rc}", "".join(tail))
+        if len(epochs) != request.epochs:
+            raise AppContractError(
+                f"asked for {request.epochs} epoch(s), the app reported {len(epochs)}", "".join(tail)
+            )
+        energy: Energy = self.power.energy(total - first)
+        return SegmentResult(epochs=epochs, wall_s=wall, energy=energy, app_id=state["app_id"])
+
+    def _check_echo(self, request: SegmentRequest, report: EpochReport) -> None:
+        wrong = echo_mismatches(request.hyperparameters, self.app.hyperparameter_flags, report.echoed)
+        if wrong:
+            raise EventError("the app did not receive the hyperparameters sent: " + "; ".join(wrong))
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, PermissionError):
+        return
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return

@@ -1,0 +1,146 @@
+"""The command line. The only module that imports click; errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from pipetune.errors import ConfigError, PipeTuneError
+from pipetune.records import Mode
+
+DEFAULT_CONFIG = "pipetune.conf"
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help=f"Tuning config (JSON). Default: ./{DEFAULT_CONFIG}.")
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default=None,
+              help="pipetune (probe system settings inside each trial; default), v1 (hyperparameters "
+                   "only, default setting) or v2 (system parameters as extra search dimensions).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
+              help="Continue a stopped run directory: finished trials are not re-run.")
+@click.option("--dry-run", is_flag=True, help="Validate the config and print the plan; run nothing.")
+@click.option("--quiet", is_flag=True, help="No progress lines (for scripts).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="pipetune")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, mode: str | None, resume_dir: str | None,
+         dry_run: bool, quiet: bool, debug: bool) -> None:  # fmt: skip
+    """Tune a BigDL training job's hyperparameters and system parameters on Spark.
+
+    Inside each hyperparameter trial the first epochs probe system settings (one epoch each,
+    training continues from the trial's checkpoint); the best setting runs the rest.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        _tune(config_path, mode, resume_dir, dry_run, quiet)
+    except ConfigError as exc:
+        _fail(str(exc), exc.exit_code)
+    except PipeTuneError as exc:
+        if debug:
+            raise
+        _fail(f"error: {exc}", exc.exit_code)
+
+
+def _tune(config_path: str | None, mode_name: str | None, resume_dir: str | None,
+          dry_run: bool, quiet: bool) -> None:  # fmt: skip
+    from pipetune.config import check_mode, load_config
+    from pipetune.progress import Progress
+    from pipetune.tuner import Interrupted, describe_plan, load_snapshot, new_run_dir
+
+    if resume_dir:
+        if config_path:
+            raise click.UsageError("--resume continues a run with its own config snapshot; drop --config")
+        run_dir = Path(resume_dir)
+        config = load_snapshot(run_dir)
+        mode = Mode(mode_name or _journaled_mode(run_dir))
+    else:
+        config = load_config(config_path or DEFAULT_CONFIG)
+        mode = Mode(mode_name or "pipetune")
+    check_mode(config, mode.value)
+    progress = Progress(quiet=quiet)
+    if dry_run:
+        for line in describe_plan(config, mode):
+            click.echo(line)
+        return
+
+    backend, meter = _backend(config)
+    store = _store(config)
+    if not resume_dir:
+        run_dir = new_run_dir(config)
+    for line in describe_plan(config, mode):
+        progress.note(line)
+    progress.note(f"run directory: {run_dir}")
+    from pipetune.tuner import Tuner
+
+    tuner = Tuner(config, mode, backend, store, progress, run_dir, meter)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        summary = tuner.run()
+    except Interrupted as exc:
+        _fail(str(exc), 130)
+    _print_summary(summary, run_dir, quiet)
+    if summary["totals"]["trials_done"] == 0:
+        _fail("error: no trial finished (see the segment logs in the run directory)", 1)
+
+
+def _backend(config: Any) -> tuple[Any, str]:
+    from pipetune.backends.spark import SparkSubmitBackend
+    from pipetune.spark_env import discover
+    from pipetune.telemetry.estimate import CpuPowerModel
+
+    power = CpuPowerModel(config.power.watts_per_core, config.power.idle_watts)
+    meter = (
+        f"estimate: CPU seconds of each segment's process tree × {power.watts_per_core:g} W/core "
+        f"+ {power.idle_watts:g} W idle share (no energy meter configured)"
+    )
+    return SparkSubmitBackend(config.app, discover(), power, cwd=config.base_dir), meter
+
+
+def _store(config: Any) -> Any:
+    from pipetune.store.base import NullStore
+    from pipetune.store.sqlite import SqliteStore
+
+    if config.store.kind == "sqlite":
+        return SqliteStore(config.store.path)
+    return NullStore()
+
+
+def _journaled_mode(run_dir: Path) -> str:
+    from pipetune.journal import RunState, read_events
+
+    return RunState.replay(read_events(run_dir / "journal.jsonl")).mode or "pipetune"
+
+
+def _print_summary(summary: dict[str, Any], run_dir: Path, quiet: bool) -> None:
+    if quiet:
+        click.echo(str(run_dir / "summary.json"))
+        return
+    click.echo("")
+    click.echo(f"{'trial':6} {'status':7} {'accuracy':>8} {'chosen':24} {'source':9} "
+               f"{'total s':>8} {'probe s':>8} {'start s':>8} {'energy J':>9}")  # fmt: skip
+    for t in summary["trials"]:
+        chosen = ",".join(f"{k}={v}" for k, v in (t["system"]["chosen"] or {}).items()) or "-"
+        acc = f"{t['accuracy']:.3f}" if t["accuracy"] is not None else "-"
+        click.echo(f"{t['id']:6} {t['status']:7} {acc:>8} {chosen:24} {t['system']['source']:9} "
+                   f"{t['time']['total_s']:8.1f} {t['time']['probe_s']:8.1f} "
+                   f"{t['time']['startup_s']:8.1f} {t['energy']['joules']:9.0f}")  # fmt: skip
+    best = summary["best"]
+    if best:
+        click.echo(f"best: {best['trial']} accuracy {best['accuracy']:.3f} {best['hyperparameters']}")
+    click.echo(f"energy: {summary['energy_meter']}")
+    click.echo(f"results: {run_dir / 'summary.json'}")
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)

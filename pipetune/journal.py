@@ -1,0 +1,163 @@
+"""The run's append-only event journal (JSON lines) and the state rebuilt from it.
+
+The journal is the source of truth for `--resume`: every fact about a run is appended and
+flushed to disk before the tuner acts on it, and `RunState.replay` rebuilds trials and their
+segments from it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipetune.errors import ResumeError
+from pipetune.records import Energy, EpochReport, Role, SegmentRecord, SystemSetting
+
+JOURNAL_NAME = "journal.jsonl"
+
+
+class Journal:
+    """Appends one JSON object per line, fsynced, so a crash loses at most the line in flight."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+
+    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        event = {"type": kind, "time": time.time(), **fields}
+        self._file.write(json.dumps(event, sort_keys=True) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        return event
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """All complete events; a torn last line (crash mid-write) is dropped."""
+    if not path.is_file():
+        raise ResumeError(f"no journal at {path}: not a PipeTune run directory")
+    events = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise ResumeError(f"{path}:{number}: corrupt journal line") from None
+    return events
+
+
+@dataclass
+class TrialState:
+    trial_id: str
+    number: int
+    hyperparameters: dict[str, Any]
+    system: SystemSetting | None
+    checkpoint: str
+    status: str = "running"  # running | done | failed
+    segments: list[SegmentRecord] = field(default_factory=list)
+    error: str | None = None
+    accuracy: float | None = None
+
+
+@dataclass
+class RunState:
+    run_id: str = ""
+    mode: str = ""
+    planned_trials: int = 0
+    trials: dict[str, TrialState] = field(default_factory=dict)
+    finished: bool = False
+
+    @classmethod
+    def replay(cls, events: list[dict[str, Any]]) -> RunState:
+        state = cls()
+        for event in events:
+            state.apply(event)
+        return state
+
+    def apply(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "run_started":
+            self.run_id, self.mode = event["run_id"], event["mode"]
+            self.planned_trials = event["planned_trials"]
+        elif kind == "trial_started":
+            system = event.get("system")
+            self.trials[event["trial"]] = TrialState(
+                trial_id=event["trial"],
+                number=event["number"],
+                hyperparameters=event["hyperparameters"],
+                system=SystemSetting.of(system) if system else None,
+                checkpoint=event["checkpoint"],
+            )
+        elif kind in ("segment_done", "segment_failed"):
+            self.trials[event["trial"]].segments.append(segment_from_event(event))
+        elif kind == "trial_restarted":
+            self.trials[event["trial"]].segments.clear()
+        elif kind == "trial_done":
+            trial = self.trials[event["trial"]]
+            trial.status, trial.accuracy = "done", event["accuracy"]
+        elif kind == "trial_failed":
+            trial = self.trials[event["trial"]]
+            trial.status, trial.error = "failed", event["error"]
+        elif kind == "run_finished":
+            self.finished = True
+
+    def ordered(self) -> list[TrialState]:
+        return sorted(self.trials.values(), key=lambda t: t.number)
+
+
+def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:
+    return {
+        "index": seg.index,
+        "setting": seg.setting.as_dict(),
+        "role": seg.role.value,
+        "wall_s": seg.wall_s,
+        "energy": {"joules": seg.energy.joules, "source": seg.energy.source},
+        "epochs": [epoch_to_dict(e) for e in seg.epochs],
+        "error": seg.error,
+    }
+
+
+def segment_from_event(event: dict[str, Any]) -> SegmentRecord:
+    return SegmentRecord(
+        index=event["index"],
+        setting=SystemSetting.of(event["setting"]),
+        role=Role(event["role"]),
+        epochs=tuple(epoch_from_dict(e) for e in event["epochs"]),
+        wall_s=event["wall_s"],
+        energy=Energy(**event["energy"]),
+        error=event.get("error"),
+    )
+
+
+def epoch_to_dict(e: EpochReport) -> dict[str, Any]:
+    return {
+        "epoch": e.epoch,
+        "duration_s": e.duration_s,
+        "eval_s": e.eval_s,
+        "loss": e.loss,
+        "accuracy": e.accuracy,
+        "samples": e.samples,
+        "echoed": e.echoed,
+        "energy": {"joules": e.energy.joules, "source": e.energy.source},
+    }
+
+
+def epoch_from_dict(d: dict[str, Any]) -> EpochReport:
+    return EpochReport(
+        epoch=d["epoch"],
+        duration_s=d["duration_s"],
+        eval_s=d["eval_s"],
+        loss=d["loss"],
+        accuracy=d["accuracy"],
+        samples=d["samples"],
+        echoed=d["echoed"],
+        energy=Energy(**d["energy"]),
+    )

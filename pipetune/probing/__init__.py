@@ -1,0 +1,1 @@
+"""System-parameter probing inside a trial: candidate settings, selection, and the trial plan."""

@@ -1,0 +1,37 @@
+"""Which system settings a trial probes, in order, within its probe budget."""
+
+from __future__ import annotations
+
+import itertools
+
+from pipetune.config import SystemParameter
+from pipetune.records import SystemSetting
+
+
+def default_setting(params: tuple[SystemParameter, ...]) -> SystemSetting:
+    return SystemSetting.of({p.name: p.default for p in params})
+
+
+def probe_candidates(params: tuple[SystemParameter, ...], strategy: str) -> list[SystemSetting]:
+    """Every setting the strategy would probe, the default first.
+
+    one-at-a-time (the original's): vary each parameter alone with the others at their default.
+    grid: every combination.
+    """
+    default = default_setting(params)
+    if strategy == "grid":
+        combos = itertools.product(*(p.values for p in params))
+        settings = [SystemSetting(tuple(zip((p.name for p in params), c, strict=True))) for c in combos]
+    else:
+        settings = [default]
+        for p in params:
+            for value in p.values[1:]:
+                settings.append(SystemSetting.of({**default.as_dict(), p.name: value}))
+    settings.sort(key=lambda s: s != default)  # stable: default first, order otherwise kept
+    return settings
+
+
+def probe_budget(n_candidates: int, epochs: int, budget: int | None) -> int:
+    """Probe epochs to spend (the default's included): never more than epochs − 1."""
+    limit = n_candidates if budget is None else min(budget, n_candidates)
+    return max(1, min(limit, epochs - 1))

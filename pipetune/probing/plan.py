@@ -1,0 +1,136 @@
+"""The per-trial plan: an explicit state machine from the trial's history to its next segment.
+
+A plan is a pure function of the segments already run, so a resumed trial continues exactly
+where the journal says it stopped. Pipelined trials go
+
+    PROFILING (epoch 1 at the default) → PROBING (one epoch per candidate) → SETTLED → DONE
+
+and fixed trials (v1, v2) run every epoch at one setting.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from pipetune.config import Objective
+from pipetune.probing.selection import ProbeResult, select_best
+from pipetune.records import Role, SegmentRecord, SettingSource, SystemSetting
+
+
+class Phase(str, enum.Enum):
+    PROFILING = "profiling"
+    PROBING = "probing"
+    SETTLED = "settled"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class PlannedSegment:
+    setting: SystemSetting
+    epochs: int
+    role: Role
+
+
+def epochs_done(history: list[SegmentRecord]) -> int:
+    return sum(len(s.epochs) for s in history if s.ok)
+
+
+class TrialPlan(ABC):
+    """Decides each next segment of one trial from what has run so far."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    @abstractmethod
+    def next_segment(self, history: list[SegmentRecord]) -> PlannedSegment | None:
+        """The segment to run next, or None when the trial has all its epochs."""
+
+    @abstractmethod
+    def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
+        """The setting the trial runs (or will run) its remaining epochs at, and why."""
+
+    def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+        return []
+
+    def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:
+        """Whether the trial survives this failed segment (only a non-default probe can fail)."""
+        return False
+
+
+class FixedPlan(TrialPlan):
+    """Every epoch at one setting: the default (v1) or the searched one (v2)."""
+
+    def __init__(self, epochs: int, setting: SystemSetting, source: SettingSource) -> None:
+        super().__init__(epochs)
+        self.setting = setting
+        self.source = source
+
+    def next_segment(self, history: list[SegmentRecord]) -> PlannedSegment | None:
+        remaining = self.epochs - epochs_done(history)
+        return PlannedSegment(self.setting, remaining, Role.TRAIN) if remaining > 0 else None
+
+    def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
+        return self.setting, self.source
+
+
+class PipelinedPlan(TrialPlan):
+    """PipeTune: profile and probe one epoch per candidate, then train at the best."""
+
+    def __init__(self, epochs: int, candidates: list[SystemSetting], objective: Objective) -> None:
+        super().__init__(epochs)
+        if not candidates or epochs < 2:
+            raise ValueError("a pipelined trial needs ≥ 1 candidate and ≥ 2 epochs")
+        self.candidates = candidates[: epochs - 1]
+        self.objective = objective
+
+    def phase(self, history: list[SegmentRecord]) -> Phase:
+        if epochs_done(history) >= self.epochs:
+            return Phase.DONE
+        probed = [s for s in history if s.role is Role.PROBE]
+        if not probed:
+            return Phase.PROFILING
+        trained = any(s.role is Role.TRAIN for s in history)
+        if len(probed) < len(self.candidates) and not trained:
+            return Phase.PROBING
+        return Phase.SETTLED
+
+    def next_segment(self, history: list[SegmentRecord]) -> PlannedSegment | None:
+        phase = self.phase(history)
+        if phase is Phase.DONE:
+            return None
+        if phase in (Phase.PROFILING, Phase.PROBING):
+            tried = sum(1 for s in history if s.role is Role.PROBE)
+            return PlannedSegment(self.candidates[tried], 1, Role.PROBE)
+        best = select_best(self.probes(history), self.objective)
+        return PlannedSegment(best.setting, self.epochs - epochs_done(history), Role.TRAIN)
+
+    def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+        results = []
+        for seg in history:
+            if seg.role is not Role.PROBE:
+                continue
+            epoch = seg.epochs[0] if seg.ok and seg.epochs else None
+            results.append(
+                ProbeResult(
+                    setting=seg.setting,
+                    epoch_s=epoch.duration_s if epoch else None,
+                    energy_j=epoch.energy.joules if epoch else None,
+                    energy_source=epoch.energy.source if epoch else "none",
+                    error=seg.error,
+                )
+            )
+        return results
+
+    def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
+        trained = [s for s in history if s.role is Role.TRAIN]
+        if trained:
+            return trained[-1].setting, SettingSource.PROBED
+        if self.phase(history) is Phase.SETTLED:
+            return select_best(self.probes(history), self.objective).setting, SettingSource.PROBED
+        return None, SettingSource.PROBED
+
+    def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:
+        default_ok = any(s.ok and s.role is Role.PROBE for s in history)
+        return failed.role is Role.PROBE and failed.setting != self.candidates[0] and default_ok

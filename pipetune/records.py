@@ -1,0 +1,142 @@
+"""Small value types shared by the tuner, backends, journal and results. Imports nothing else."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Mode(str, enum.Enum):
+    """How system parameters are chosen for a trial."""
+
+    PIPETUNE = "pipetune"  # probe settings in the first epochs, then run the best
+    V1 = "v1"  # hyperparameters only: every trial at the default setting
+    V2 = "v2"  # system parameters sampled as extra search dimensions
+
+
+class Role(str, enum.Enum):
+    """What a segment's epochs are for."""
+
+    PROBE = "probe"  # one epoch measured to compare system settings
+    TRAIN = "train"  # epochs at the trial's chosen setting
+
+
+class SettingSource(str, enum.Enum):
+    """Where a trial's chosen system setting came from (summary.json `system.source`)."""
+
+    DEFAULT = "default"
+    PROBED = "probed"
+    SEARCHED = "searched"
+    RECOGNIZED = "recognized"
+
+
+@dataclass(frozen=True)
+class SystemSetting:
+    """One assignment of every system parameter, in config order."""
+
+    items: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> SystemSetting:
+        return cls(tuple((k, str(v)) for k, v in values.items()))
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.items)
+
+    def get(self, name: str) -> str | None:
+        return self.as_dict().get(name)
+
+    def label(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.items)
+
+    def __str__(self) -> str:
+        return self.label()
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy over a window, always with the meter it came from."""
+
+    joules: float
+    source: str  # rapl | pdu | pcm | nvml | estimate | none
+
+    def __add__(self, other: Energy) -> Energy:
+        if self.source == other.source or other.source == "none":
+            return Energy(self.joules + other.joules, self.source)
+        if self.source == "none":
+            return other
+        return Energy(self.joules + other.joules, "mixed")
+
+    @staticmethod
+    def zero() -> Energy:
+        return Energy(0.0, "none")
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch as the app reported it, plus the energy the backend measured for its window."""
+
+    epoch: int
+    duration_s: float
+    eval_s: float
+    loss: float | None
+    accuracy: float
+    samples: int
+    echoed: dict[str, Any]
+    energy: Energy
+
+    @property
+    def wall_s(self) -> float:
+        return self.duration_s + self.eval_s
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """Run `epochs` epochs of one trial under one setting, continuing from `checkpoint_dir`."""
+
+    trial_id: str
+    setting: SystemSetting
+    epochs: int
+    role: Role
+    hyperparameters: dict[str, Any]
+    checkpoint_dir: str
+    log_path: str
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """What a finished segment cost and produced."""
+
+    epochs: list[EpochReport]
+    wall_s: float
+    energy: Energy
+    app_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def startup_s(self) -> float:
+        """Everything that is not an epoch: JVM, Spark, data loading, checkpoint save."""
+        return max(0.0, self.wall_s - sum(e.wall_s for e in self.epochs))
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A segment the tuner ran (or tried to run) for a trial, as kept in the journal."""
+
+    index: int
+    setting: SystemSetting
+    role: Role
+    epochs: tuple[EpochReport, ...]
+    wall_s: float
+    energy: Energy
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def startup_s(self) -> float:
+        return max(0.0, self.wall_s - sum(e.wall_s for e in self.epochs))

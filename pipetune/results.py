@@ -1,0 +1,140 @@
+"""Per-trial accounting and the run's result files: summary.json, trials.csv, epochs.csv.
+
+A trial's time and energy include every segment it ran: probes, failed probes and every
+segment's start-up. Its accuracy is its final epoch's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipetune.journal import RunState, TrialState
+from pipetune.probing.plan import TrialPlan
+from pipetune.records import Energy, Role, SystemSetting
+
+
+def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) -> dict[str, Any]:
+    segments = trial.segments
+    epochs = sorted((e for s in segments if s.ok for e in s.epochs), key=lambda e: e.epoch)
+    probe_s = sum(e.wall_s for s in segments if s.ok and s.role is Role.PROBE for e in s.epochs)
+    train_s = sum(e.wall_s for s in segments if s.ok and s.role is Role.TRAIN for e in s.epochs)
+    total_s = sum(s.wall_s for s in segments)
+    energy = sum((s.energy for s in segments), Energy.zero())
+    chosen, source = plan.chosen(segments)
+    probes = []
+    for p in plan.probes(segments):
+        entry: dict[str, Any] = {
+            "setting": p.setting.as_dict(),
+            "epoch_s": _round(p.epoch_s),
+            "energy_j": _round(p.energy_j),
+            "energy_source": p.energy_source,
+        }
+        if p.error:
+            entry["error"] = p.error
+        probes.append(entry)
+    return {
+        "id": trial.trial_id,
+        "number": trial.number,
+        "status": trial.status,
+        "error": trial.error,
+        "hyperparameters": trial.hyperparameters,
+        "system": {
+            "default": default.as_dict(),
+            "probes": probes,
+            "chosen": chosen.as_dict() if chosen else None,
+            "source": source.value,
+        },
+        "epochs": len(epochs),
+        "segments": len(segments),
+        "accuracy": epochs[-1].accuracy if epochs and trial.status == "done" else None,
+        "time": {
+            "total_s": _round(total_s),
+            "train_s": _round(train_s),
+            "startup_s": _round(max(0.0, total_s - train_s - probe_s)),
+            "probe_s": _round(probe_s),
+        },
+        "energy": {"joules": _round(energy.joules), "source": energy.source},
+    }
+
+
+def run_summary(
+    state: RunState, trials: list[dict[str, Any]], status: str, meter: str
+) -> dict[str, Any]:
+    done = [t for t in trials if t["status"] == "done" and t["accuracy"] is not None]
+    best = max(done, key=lambda t: t["accuracy"], default=None)
+    energy = sum((Energy(t["energy"]["joules"] or 0.0, t["energy"]["source"]) for t in trials), Energy.zero())
+    return {
+        "run_id": state.run_id,
+        "mode": state.mode,
+        "status": status,
+        "planned_trials": state.planned_trials,
+        "energy_meter": meter,
+        "trials": trials,
+        "best": None
+        if best is None
+        else {
+            "trial": best["id"],
+            "accuracy": best["accuracy"],
+            "hyperparameters": best["hyperparameters"],
+            "system": best["system"]["chosen"],
+        },
+        "totals": {
+            "time_s": _round(sum(t["time"]["total_s"] or 0.0 for t in trials)),
+            "energy": {"joules": _round(energy.joules), "source": energy.source},
+            "trials_done": len(done),
+            "trials_failed": sum(1 for t in trials if t["status"] == "failed"),
+        },
+    }
+
+
+def write_results(run_dir: Path, state: RunState, summary: dict[str, Any]) -> None:
+    _atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    _atomic_write(run_dir / "trials.csv", _trials_csv(summary["trials"]))
+    _atomic_write(run_dir / "epochs.csv", _epochs_csv(state))
+
+
+def _trials_csv(trials: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["trial", "status", "hyperparameters", "chosen", "source", "epochs", "accuracy",
+                "total_s", "train_s", "startup_s", "probe_s", "energy_j", "energy_source"])  # fmt: skip
+    for t in trials:
+        chosen = t["system"]["chosen"]
+        w.writerow([
+            t["id"], t["status"], json.dumps(t["hyperparameters"], sort_keys=True),
+            SystemSetting.of(chosen).label() if chosen else "", t["system"]["source"], t["epochs"],
+            t["accuracy"], t["time"]["total_s"], t["time"]["train_s"], t["time"]["startup_s"],
+            t["time"]["probe_s"], t["energy"]["joules"], t["energy"]["source"],
+        ])  # fmt: skip
+    return out.getvalue()
+
+
+def _epochs_csv(state: RunState) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["trial", "segment", "role", "setting", "epoch", "duration_s", "eval_s", "loss",
+                "accuracy", "energy_j", "energy_source"])  # fmt: skip
+    for trial in state.ordered():
+        for seg in trial.segments:
+            for e in seg.epochs if seg.ok else ():
+                w.writerow([
+                    trial.trial_id, seg.index, seg.role.value, seg.setting.label(), e.epoch,
+                    _round(e.duration_s), _round(e.eval_s), e.loss, e.accuracy,
+                    _round(e.energy.joules), e.energy.source,
+                ])  # fmt: skip
+    return out.getvalue()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

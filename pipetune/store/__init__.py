@@ -1,0 +1,1 @@
+"""Metrics stores: one interface, one schema (see schema.py)."""

@@ -1,0 +1,1 @@
+"""Power and energy measurement. Every energy figure carries its source."""

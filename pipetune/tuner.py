@@ -1,0 +1,292 @@
+"""The tuner: the one place that wires search, probing plans, a backend, the journal, the store
+and progress together. Every fact is journaled before it is acted on, so a run killed at any
+point is continued by `--resume` without re-running finished trials or epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipetune import __version__
+from pipetune.backends.base import Backend
+from pipetune.config import TuningConfig, parse_config
+from pipetune.errors import ResumeError, SegmentFailed
+from pipetune.journal import (
+    JOURNAL_NAME,
+    Journal,
+    RunState,
+    TrialState,
+    read_events,
+    segment_event_fields,
+)
+from pipetune.probing.candidates import default_setting, probe_budget, probe_candidates
+from pipetune.probing.plan import FixedPlan, PipelinedPlan, TrialPlan, epochs_done
+from pipetune.progress import Progress
+from pipetune.records import (
+    Energy,
+    EpochReport,
+    Mode,
+    SegmentRecord,
+    SegmentRequest,
+    SettingSource,
+    SystemSetting,
+)
+from pipetune.results import run_summary, trial_summary, write_results
+from pipetune.search import HyperparameterSearch, Suggestion
+from pipetune.store import schema
+from pipetune.store.base import Store
+
+SNAPSHOT_NAME = "config.json"
+
+
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C / SIGTERM); it can be continued with --resume."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        super().__init__(f"interrupted; continue with: pipetune --resume {run_dir}")
+
+
+@dataclass
+class RunPaths:
+    run_dir: Path
+
+    @property
+    def journal(self) -> Path:
+        return self.run_dir / JOURNAL_NAME
+
+    def trial_dir(self, trial_id: str) -> Path:
+        return self.run_dir / "trials" / trial_id
+
+
+def new_run_dir(config: TuningConfig) -> Path:
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    run_dir = config.runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    snapshot = {"source": str(config.source), "pipetune": config.raw, "app": config.raw_app}
+    (run_dir / SNAPSHOT_NAME).write_text(json.dumps(snapshot, indent=2) + "\n")
+    return run_dir
+
+
+def load_snapshot(run_dir: Path) -> TuningConfig:
+    """The config a run started with (the files on disk may have changed since)."""
+    path = run_dir / SNAPSHOT_NAME
+    if not path.is_file():
+        raise ResumeError(f"{run_dir} has no {SNAPSHOT_NAME}: not a PipeTune run directory")
+    snap = json.loads(path.read_text())
+    return parse_config(snap["pipetune"], Path(snap["source"]), raw_app=snap["app"])
+
+
+class Tuner:
+    def __init__(
+        self,
+        config: TuningConfig,
+        mode: Mode,
+        backend: Backend,
+        store: Store,
+        progress: Progress,
+        run_dir: Path,
+        meter_description: str,
+    ) -> None:
+        self.config = config
+        self.mode = mode
+        self.backend = backend
+        self.store = store
+        self.progress = progress
+        self.paths = RunPaths(run_dir)
+        self.meter_description = meter_description
+        self.default = default_setting(config.system_parameters)
+        self.search = HyperparameterSearch(
+            config.hyperparameters,
+            config.search.sampler,
+            config.search.seed,
+            config.system_parameters if mode is Mode.V2 else (),
+        )
+        self.planned = self.search.planned_trials(config.search.trials)
+        self.state = RunState()
+        self.plans: dict[str, TrialPlan] = {}
+        self.journal: Journal | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> dict[str, Any]:
+        """Run (or continue) every trial; return the summary written to summary.json."""
+        resuming = self.paths.journal.exists()
+        if resuming:
+            self.state = RunState.replay(read_events(self.paths.journal))
+            if self.state.mode != self.mode.value:
+                raise ResumeError(f"run was started in mode {self.state.mode!r}, not {self.mode.value!r}")
+        self.journal = Journal(self.paths.journal)
+        if resuming:
+            self._journal("run_resumed")
+        else:
+            self.state.apply(self._journal(
+                "run_started", run_id=self.paths.run_dir.name, mode=self.mode.value,
+                planned_trials=self.planned, version=__version__,
+            ))  # fmt: skip
+        try:
+            for number in range(self.planned):
+                self._trial(number)
+        except KeyboardInterrupt:
+            self.backend.stop()
+            self._journal("run_interrupted")
+            self._write("interrupted")
+            raise Interrupted(self.paths.run_dir) from None
+        finally:
+            self.store.close()
+        self.state.apply(self._journal("run_finished"))
+        summary = self._write("finished")
+        self.journal.close()
+        return summary
+
+    def _trial(self, number: int) -> None:
+        trial_id = f"t{number:03d}"
+        known = self.state.trials.get(trial_id)
+        suggestion = self.search.ask()
+        if known is not None:
+            suggestion = self._check_replay(known, suggestion)
+            if known.status != "running":
+                self.search.tell(number, known.accuracy)
+                self.plans[trial_id] = self._plan(suggestion)
+                return
+        plan = self.plans[trial_id] = self._plan(suggestion)
+        if known is None:
+            checkpoint = self.paths.trial_dir(trial_id) / "checkpoint"
+            self.state.apply(self._journal(
+                "trial_started", trial=trial_id, number=number,
+                hyperparameters=suggestion.hyperparameters, checkpoint=str(checkpoint),
+                system=suggestion.system.as_dict() if suggestion.system else None,
+            ))  # fmt: skip
+        trial = self.state.trials[trial_id]
+        self._reconcile_checkpoint(trial)
+        self.progress.trial_started(trial_id, number, self.planned, trial.hyperparameters)
+        accuracy = self._run_segments(trial, plan)
+        self.search.tell(number, accuracy)
+        self.progress.trial_finished(self._trial_summary(trial))
+        self._write("running")
+
+    def _run_segments(self, trial: TrialState, plan: TrialPlan) -> float | None:
+        while (planned := plan.next_segment(trial.segments)) is not None:
+            start_epoch = epochs_done(trial.segments) + 1
+            index = len(trial.segments)
+            seg_dir = self.paths.trial_dir(trial.trial_id)
+            request = SegmentRequest(
+                trial_id=trial.trial_id,
+                setting=planned.setting,
+                epochs=planned.epochs,
+                role=planned.role,
+                hyperparameters=trial.hyperparameters,
+                checkpoint_dir=trial.checkpoint,
+                log_path=str(seg_dir / f"segment-{index:02d}.log"),
+            )
+            self._journal("segment_started", trial=trial.trial_id, index=index,
+                          setting=planned.setting.as_dict(), role=planned.role.value,
+                          epochs=planned.epochs)  # fmt: skip
+            self.progress.segment_started(planned.setting, planned.role, start_epoch, planned.epochs)
+            started = time.monotonic()
+            try:
+                result = self.backend.run_segment(request, self._on_epoch(trial, planned))
+            except SegmentFailed as exc:
+                failed = SegmentRecord(index, planned.setting, planned.role, (),
+                                       time.monotonic() - started, Energy.zero(), str(exc))  # fmt: skip
+                self._record_segment(trial, failed, "segment_failed")
+                self.progress.segment_failed(planned.setting, f"{exc} (log: {request.log_path})")
+                if plan.can_continue_after(failed, trial.segments[:-1]):
+                    continue
+                self.state.apply(self._journal("trial_failed", trial=trial.trial_id, error=str(exc)))
+                return None
+            record = SegmentRecord(index, planned.setting, planned.role, tuple(result.epochs),
+                                   result.wall_s, result.energy)  # fmt: skip
+            self._record_segment(trial, record, "segment_done")
+        accuracy = sorted((e for s in trial.segments if s.ok for e in s.epochs), key=lambda e: e.epoch)[-1].accuracy
+        self.state.apply(self._journal("trial_done", trial=trial.trial_id, accuracy=accuracy))
+        return accuracy
+
+    # ------------------------------------------------------------------ helpers
+
+    def _plan(self, suggestion: Suggestion) -> TrialPlan:
+        epochs = self.config.search.epochs
+        if self.mode is Mode.V1:
+            return FixedPlan(epochs, self.default, SettingSource.DEFAULT)
+        if self.mode is Mode.V2:
+            return FixedPlan(epochs, suggestion.system or self.default, SettingSource.SEARCHED)
+        candidates = probe_candidates(self.config.system_parameters, self.config.probing.strategy)
+        budget = probe_budget(len(candidates), epochs, self.config.probing.budget)
+        return PipelinedPlan(epochs, candidates[:budget], self.config.probing.objective)
+
+    def _on_epoch(self, trial: TrialState, planned: Any) -> Any:
+        def on_epoch(report: EpochReport) -> None:
+            self._journal("epoch", trial=trial.trial_id, setting=planned.setting.as_dict(),
+                          role=planned.role.value, epoch=report.epoch, accuracy=report.accuracy,
+                          duration_s=report.duration_s)  # fmt: skip
+            self.progress.epoch(planned.setting, planned.role, report, self.config.search.epochs)
+
+        return on_epoch
+
+    def _record_segment(self, trial: TrialState, seg: SegmentRecord, kind: str) -> None:
+        self.state.apply(self._journal(kind, trial=trial.trial_id, **segment_event_fields(seg)))
+        run_id = self.state.run_id
+        points = [schema.epoch_point(run_id, trial.trial_id, seg, e) for e in seg.epochs]
+        self.store.write([*points, schema.segment_point(run_id, trial.trial_id, seg)])
+
+    def _check_replay(self, known: TrialState, suggestion: Suggestion) -> Suggestion:
+        """On resume the seeded search re-asks each trial; the journal's values always win."""
+        if suggestion.hyperparameters != known.hyperparameters:
+            self.progress.note(
+                f"note: {known.trial_id} was sampled as {known.hyperparameters} in the journal; "
+                "keeping the journal's values"
+            )
+        return Suggestion(known.number, known.hyperparameters, known.system)
+
+    def _reconcile_checkpoint(self, trial: TrialState) -> None:
+        """The checkpoint must hold exactly the epochs the journal says were completed."""
+        meta_path = Path(trial.checkpoint) / "meta.json"
+        saved = json.loads(meta_path.read_text())["epochs_done"] if meta_path.is_file() else 0
+        journaled = epochs_done(trial.segments)
+        if saved != journaled:
+            # A crash between the app saving and the journal recording: start the trial afresh
+            # rather than train from weights whose epochs are not accounted for.
+            shutil.rmtree(trial.checkpoint, ignore_errors=True)
+            reason = f"checkpoint holds {saved} epoch(s), journal {journaled}"
+            self.state.apply(self._journal("trial_restarted", trial=trial.trial_id, reason=reason))
+            self.progress.note(f"{trial.trial_id}: restarting ({reason})")
+
+    def _trial_summary(self, trial: TrialState) -> dict[str, Any]:
+        return trial_summary(trial, self.plans[trial.trial_id], self.default)
+
+    def _write(self, status: str) -> dict[str, Any]:
+        trials = [self._trial_summary(t) for t in self.state.ordered() if t.trial_id in self.plans]
+        summary = run_summary(self.state, trials, status, self.meter_description)
+        write_results(self.paths.run_dir, self.state, summary)
+        return summary
+
+    def _journal(self, kind: str, **fields: Any) -> dict[str, Any]:
+        assert self.journal is not None
+        return self.journal.append(kind, **fields)
+
+
+def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
+    """What a run would do (for --dry-run and the run header)."""
+    lines = [f"mode {mode.value}: {config.search.trials} trial(s) × {config.search.epochs} epoch(s), "
+             f"{config.search.sampler} search (seed {config.search.seed})"]  # fmt: skip
+    default = default_setting(config.system_parameters)
+    lines.append(f"default system setting: {default.label() or '(none)'}")
+    if mode is Mode.PIPETUNE:
+        candidates = probe_candidates(config.system_parameters, config.probing.strategy)
+        budget = probe_budget(len(candidates), config.search.epochs, config.probing.budget)
+        lines.append(
+            f"probing ({config.probing.strategy}, select by {config.probing.objective.describe()}): "
+            + ", ".join(s.label() for s in candidates[:budget])
+        )
+        if budget < len(candidates):
+            skipped = ", ".join(s.label() for s in candidates[budget:])
+            lines.append(f"  not probed (budget {budget} epoch(s)): {skipped}")
+    lines.append(f"app {config.app.name}: {config.app.script} on {config.app.master}")
+    return lines
+

@@ -1,0 +1,59 @@
+"""Shared fixtures: a project directory with a valid config, written per test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_project(
+    tmp: Path, conf: dict[str, Any] | None = None, app: dict[str, Any] | None = None
+) -> Path:
+    """A minimal project in `tmp`: the real app script, an app config and pipetune.conf."""
+    app_dir = tmp / "applications" / "lenet5"
+    app_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("lenet5.py", "data.py"):
+        if (ROOT / "applications" / "lenet5" / name).exists():
+            shutil.copy(ROOT / "applications" / "lenet5" / name, app_dir / name)
+    (app_dir / "lenet5.py").touch()
+    app_conf = {
+        "name": "lenet5",
+        "master": "local[2]",
+        "driver_memory": "2g",
+        "conf": "applications/lenet5/lenet5.py",
+        "extras": {"trainSize": 600, "seed": 0},
+        "hyperParameterFlags": {
+            "batch_size": "batchSize",
+            "learning_rate": "learningRate",
+            "learning_rate_decay": "learningRateDecay",
+        },
+        "timeout_s": 600,
+    }
+    app_conf.update(app or {})
+    (tmp / "bigdl" / "config").mkdir(parents=True, exist_ok=True)
+    (tmp / "bigdl" / "config" / "app.json").write_text(json.dumps(app_conf))
+    config = {
+        "bigdlConf": "bigdl/config/app.json",
+        "systemParameters": {"cores": ["2", "1"], "memory": ["2g", "1g"]},
+        "hyperParameters": {
+            "batch_size": [32, 64, 128],
+            "learning_rate": [0.01, 0.05, 0.1],
+            "learning_rate_decay": [0.0, 0.001],
+        },
+        "search": {"trials": 2, "epochs": 3, "seed": 1},
+    }
+    config.update(conf or {})
+    path = tmp / "pipetune.conf"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipetune.backends.spark import spark_submit_argv
+from pipetune.config import load_config
+from pipetune.records import Role, SegmentRequest, SystemSetting
+from pipetune.spark_env import SparkEnvironment
+from tests.conftest import write_project
+
+ENV = SparkEnvironment(
+    spark_home=Path("/spark"), java_home=Path("/java"), dllib_jar=Path("/j/dllib.jar"),
+    core_jar=Path("/j/core.jar"), properties_file=Path("/j/spark-bigdl.conf"),
+    python="/venv/bin/python", python_home="/usr", python_path="/venv/site",
+)  # fmt: skip
+
+
+def request(setting: SystemSetting) -> SegmentRequest:
+    return SegmentRequest("t001", setting, 2, Role.PROBE,
+                          {"batch_size": 64, "learning_rate": 0.05, "learning_rate_decay": 0.0},
+                          "/run/t001/checkpoint", "/run/t001/seg.log")  # fmt: skip
+
+
+def option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_local_master_maps_cores_and_memory_to_the_driver(tmp_path: Path) -> None:
+    cfg = load_config(write_project(tmp_path))
+    argv = spark_submit_argv(ENV, cfg.app, request(SystemSetting.of({"cores": "1", "memory": "3g"})))
+    assert argv[0] == "/spark/bin/spark-submit"
+    assert option(argv, "--master") == "local[1]"
+    assert option(argv, "--driver-memory") == "3g"
+    assert "--total-executor-cores" not in argv
+    assert option(argv, "--jars") == "/j/dllib.jar,/j/core.jar"
+    assert "spark.executorEnv.PYTHONHOME=/usr" in argv
+
+
+def test_every_hyperparameter_reaches_the_app_by_its_flag(tmp_path: Path) -> None:
+    cfg = load_config(write_project(tmp_path))
+    argv = spark_submit_argv(ENV, cfg.app, request(SystemSetting.of({"cores": "2"})))
+    script = argv.index(str(cfg.app.script))
+    app_args = argv[script + 1 :]
+    assert option(app_args, "--batchSize") == "64"
+    assert option(app_args, "--learningRate") == "0.05"
+    assert option(app_args, "--learningRateDecay") == "0.0"
+    assert option(app_args, "--epochs") == "2"
+    assert option(app_args, "--checkpoint") == "/run/t001/checkpoint"
+    assert option(app_args, "--trainSize") == "600"
+
+
+def test_standalone_master_splits_cores_over_executors(tmp_path: Path) -> None:
+    cfg = load_config(write_project(
+        tmp_path, {"systemParameters": {"cores": ["4", "2"], "memory": ["2g", "1g"]}},
+        {"master": "spark://127.0.0.1:7077", "num_executors": 2},
+    ))  # fmt: skip
+    argv = spark_submit_argv(ENV, cfg.app, request(SystemSetting.of({"cores": "4", "memory": "1g"})))
+    assert option(argv, "--master") == "spark://127.0.0.1:7077"
+    assert option(argv, "--total-executor-cores") == "4"
+    assert option(argv, "--executor-cores") == "2"
+    assert option(argv, "--executor-memory") == "1g"
+    assert option(argv, "--driver-memory") == "2g"
+
+
+def test_app_level_system_parameters_become_flags(tmp_path: Path) -> None:
+    cfg = load_config(write_project(
+        tmp_path, {"systemParameters": {"cores": ["2"], "partitions": ["4", "8"]}},
+        {"systemParameterFlags": {"partitions": "partitions"}},
+    ))  # fmt: skip
+    argv = spark_submit_argv(ENV, cfg.app, request(SystemSetting.of({"cores": "2", "partitions": "8"})))
+    assert option(argv, "--partitions") == "8"
