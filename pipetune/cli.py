@@ -16,20 +16,41 @@ DEFAULT_CONFIG = "pipetune.conf"
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help=f"Tuning config (JSON). Default: ./{DEFAULT_CONFIG}.")
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), default=None,
-              help="pipetune (probe system settings inside each trial; default), v1 (hyperparameters "
-                   "only, default setting) or v2 (system parameters as extra search dimensions).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True),
-              help="Continue a stopped run directory: finished trials are not re-run.")
-@click.option("--dry-run", is_flag=True, help="Validate the config and print the plan; run nothing.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help=f"Tuning config (JSON). Default: ./{DEFAULT_CONFIG}.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in Mode]),
+    default=None,
+    help="pipetune (probe system settings inside each trial; default), v1 (hyperparameters "
+    "only, default setting) or v2 (system parameters as extra search dimensions).",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Continue a stopped run directory: finished trials are not re-run.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Validate the config and print the plan; run nothing."
+)
 @click.option("--quiet", is_flag=True, help="No progress lines (for scripts).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(package_name="pipetune")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, mode: str | None, resume_dir: str | None,
-         dry_run: bool, quiet: bool, debug: bool) -> None:  # fmt: skip
+def main(
+    ctx: click.Context,
+    config_path: str | None,
+    mode: str | None,
+    resume_dir: str | None,
+    dry_run: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
     """Tune a BigDL training job's hyperparameters and system parameters on Spark.
 
     Inside each hyperparameter trial the first epochs probe system settings (one epoch each,
@@ -47,15 +68,22 @@ def main(ctx: click.Context, config_path: str | None, mode: str | None, resume_d
         _fail(f"error: {exc}", exc.exit_code)
 
 
-def _tune(config_path: str | None, mode_name: str | None, resume_dir: str | None,
-          dry_run: bool, quiet: bool) -> None:  # fmt: skip
+def _tune(
+    config_path: str | None,
+    mode_name: str | None,
+    resume_dir: str | None,
+    dry_run: bool,
+    quiet: bool,
+) -> None:
     from pipetune.config import check_mode, load_config
     from pipetune.progress import Progress
     from pipetune.tuner import Interrupted, describe_plan, load_snapshot, new_run_dir
 
     if resume_dir:
         if config_path:
-            raise click.UsageError("--resume continues a run with its own config snapshot; drop --config")
+            raise click.UsageError(
+                "--resume continues a run with its own config snapshot; drop --config"
+            )
         run_dir = Path(resume_dir)
         config = load_snapshot(run_dir)
         mode = Mode(mode_name or _journaled_mode(run_dir))
@@ -122,17 +150,23 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, quiet: bool) -> None:
         click.echo(str(run_dir / "summary.json"))
         return
     click.echo("")
-    click.echo(f"{'trial':6} {'status':7} {'accuracy':>8} {'chosen':24} {'source':9} "
-               f"{'total s':>8} {'probe s':>8} {'start s':>8} {'energy J':>9}")  # fmt: skip
+    click.echo(
+        f"{'trial':6} {'status':7} {'accuracy':>8} {'chosen':24} {'source':9} "
+        f"{'total s':>8} {'probe s':>8} {'start s':>8} {'energy J':>9}"
+    )
     for t in summary["trials"]:
         chosen = ",".join(f"{k}={v}" for k, v in (t["system"]["chosen"] or {}).items()) or "-"
         acc = f"{t['accuracy']:.3f}" if t["accuracy"] is not None else "-"
-        click.echo(f"{t['id']:6} {t['status']:7} {acc:>8} {chosen:24} {t['system']['source']:9} "
-                   f"{t['time']['total_s']:8.1f} {t['time']['probe_s']:8.1f} "
-                   f"{t['time']['startup_s']:8.1f} {t['energy']['joules']:9.0f}")  # fmt: skip
+        click.echo(
+            f"{t['id']:6} {t['status']:7} {acc:>8} {chosen:24} {t['system']['source']:9} "
+            f"{t['time']['total_s']:8.1f} {t['time']['probe_s']:8.1f} "
+            f"{t['time']['startup_s']:8.1f} {t['energy']['joules']:9.0f}"
+        )
     best = summary["best"]
     if best:
-        click.echo(f"best: {best['trial']} accuracy {best['accuracy']:.3f} {best['hyperparameters']}")
+        click.echo(
+            f"best: {best['trial']} accuracy {best['accuracy']:.3f} {best['hyperparameters']}"
+        )
     click.echo(f"energy: {summary['energy_meter']}")
     click.echo(f"results: {run_dir / 'summary.json'}")
 

@@ -22,13 +22,29 @@ STORES = ("sqlite", "none")
 SPARK_SYSTEM_PARAMETERS = ("cores", "memory")
 
 _TOP_KEYS = {
-    "bigdlConf", "systemParameters", "hyperParameters", "powerMeter", "nodes",
-    "search", "probing", "metrics", "runsDir",
-}  # fmt: skip
+    "bigdlConf",
+    "systemParameters",
+    "hyperParameters",
+    "powerMeter",
+    "nodes",
+    "search",
+    "probing",
+    "metrics",
+    "runsDir",
+}
 _APP_KEYS = {
-    "name", "master", "driver_memory", "executor_memory", "num_executors", "conf", "extras",
-    "hyperParameterFlags", "systemParameterFlags", "sparkConf", "timeout_s",
-}  # fmt: skip
+    "name",
+    "master",
+    "driver_memory",
+    "executor_memory",
+    "num_executors",
+    "conf",
+    "extras",
+    "hyperParameterFlags",
+    "systemParameterFlags",
+    "sparkConf",
+    "timeout_s",
+}
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$", re.IGNORECASE)
 _LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)\])?$")
 _SPARK_MASTER = re.compile(r"^spark://[^:/\s]+:\d+$")
@@ -200,8 +216,13 @@ def check_mode(config: TuningConfig, mode: str) -> None:
     """Problems that depend on the mode chosen on the command line."""
     if mode == "pipetune" and config.search.epochs < 2:
         raise ConfigError(
-            [Problem("$.search.epochs", "≥ 2 in pipetune mode (probe epochs + one to train)",
-                     str(config.search.epochs))],
+            [
+                Problem(
+                    "$.search.epochs",
+                    "≥ 2 in pipetune mode (probe epochs + one to train)",
+                    str(config.search.epochs),
+                )
+            ],
             str(config.source),
         )
 
@@ -265,7 +286,9 @@ def _parse_app(c: _Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig |
     extras = c.mapping(f"{p}.extras", raw.get("extras", {}))
     hp_flags = c.flag_map(f"{p}.hyperParameterFlags", raw.get("hyperParameterFlags", {}))
     sp_flags = c.flag_map(f"{p}.systemParameterFlags", raw.get("systemParameterFlags", {}))
-    spark_conf = {str(k): str(v) for k, v in c.mapping(f"{p}.sparkConf", raw.get("sparkConf", {})).items()}
+    spark_conf = {
+        str(k): str(v) for k, v in c.mapping(f"{p}.sparkConf", raw.get("sparkConf", {})).items()
+    }
     timeout = raw.get("timeout_s", 1800)
     if not _is_number(timeout) or timeout <= 0:
         c.problem(f"{p}.timeout_s", "a positive number of seconds", _show(timeout))
@@ -297,7 +320,11 @@ def _parse_system(c: _Checker, raw: Any, app: AppConfig | None) -> tuple[SystemP
         if not isinstance(values, list) or not values:
             c.problem(p, "a non-empty list of values (the first is the default)", _show(values))
             continue
-        if app is not None and name not in SPARK_SYSTEM_PARAMETERS and name not in app.system_parameter_flags:
+        if (
+            app is not None
+            and name not in SPARK_SYSTEM_PARAMETERS
+            and name not in app.system_parameter_flags
+        ):
             c.problem(
                 p,
                 f"a Spark parameter {list(SPARK_SYSTEM_PARAMETERS)} or one mapped in the app's "
@@ -367,7 +394,9 @@ def _parse_hyper(c: _Checker, raw: Any) -> tuple[HyperParameter, ...]:
             if hp is not None:
                 params.append(hp)
         else:
-            c.problem(p, 'a list of values or a range {"low": .., "high": .., "log": true}', _show(spec))
+            c.problem(
+                p, 'a list of values or a range {"low": .., "high": .., "log": true}', _show(spec)
+            )
     return tuple(params)
 
 
@@ -384,7 +413,7 @@ def _parse_range(c: _Checker, p: str, name: str, spec: dict[str, Any]) -> HyperP
         if not isinstance(value, bool):
             c.problem(f"{p}.{key}", "true or false", _show(value))
             ok = False
-    if not ok:
+    if not ok or low is None or high is None:
         return None
     if low >= high:
         c.problem(p, "low < high", f"low={low}, high={high}")
@@ -405,7 +434,9 @@ def _parse_search(c: _Checker, raw: Any, hyper: tuple[HyperParameter, ...]) -> S
     if sampler == "grid":
         for hp in hyper:
             if not hp.is_categorical:
-                c.problem(f"$.hyperParameters.{hp.name}", "a list of values (grid sampler)", "a range")
+                c.problem(
+                    f"$.hyperParameters.{hp.name}", "a list of values (grid sampler)", "a range"
+                )
     return SearchConfig(
         sampler=sampler,
         trials=c.positive_int("$.search.trials", raw.get("trials", d.trials)),
@@ -419,7 +450,9 @@ def _parse_probing(c: _Checker, raw: Any, search: SearchConfig) -> ProbingConfig
         c.problem("$.probing", "an object", _show(raw))
         return ProbingConfig()
     c.unknown_keys("$.probing", raw, {"strategy", "select_by", "budget"})
-    strategy = c.choice("$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES)
+    strategy = c.choice(
+        "$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES
+    )
     objective = _parse_objective(c, raw.get("select_by", "duration"))
     budget = raw.get("budget")
     if budget is not None:
@@ -439,7 +472,11 @@ def _parse_objective(c: _Checker, raw: Any) -> Objective:
     if isinstance(raw, str):
         if raw in OBJECTIVE_METRICS:
             return Objective({raw: 1.0})
-        c.problem(p, f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}', _show(raw))
+        c.problem(
+            p,
+            f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}',
+            _show(raw),
+        )
     elif isinstance(raw, dict) and raw:
         c.unknown_keys(p, raw, set(OBJECTIVE_METRICS))
         weights = {k: v for k, v in raw.items() if k in OBJECTIVE_METRICS}
@@ -451,7 +488,11 @@ def _parse_objective(c: _Checker, raw: Any) -> Objective:
         if not bad:
             c.problem(p, "weights with a positive sum", _show(raw))
     else:
-        c.problem(p, f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}', _show(raw))
+        c.problem(
+            p,
+            f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}',
+            _show(raw),
+        )
     return Objective({"duration": 1.0})
 
 
@@ -460,7 +501,7 @@ def _parse_power(c: _Checker, raw: Any) -> PowerConfig:
     if isinstance(raw, str):
         return PowerConfig(meter=c.choice(p, raw, POWER_METERS))
     if not isinstance(raw, dict):
-        c.problem(p, f"one of {list(POWER_METERS)} or an object with a \"type\"", _show(raw))
+        c.problem(p, f'one of {list(POWER_METERS)} or an object with a "type"', _show(raw))
         return PowerConfig()
     c.unknown_keys(p, raw, {"type", "wattsPerCore", "idleWatts"})
     d = PowerConfig()
@@ -498,7 +539,9 @@ def _read_json(path: Path, where: str) -> Any:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError([Problem(where, "a readable config file", f"{path}: {exc.strerror}")]) from None
+        raise ConfigError(
+            [Problem(where, "a readable config file", f"{path}: {exc.strerror}")]
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -533,7 +576,11 @@ class _Checker:
     def unknown_keys(self, path: str, raw: dict[str, Any], known: set[str]) -> None:
         for key in raw:
             if key not in known:
-                self.problem(f"{path}.{key}", f"one of the known keys {sorted(known)}", f'unknown key "{key}"')
+                self.problem(
+                    f"{path}.{key}",
+                    f"one of the known keys {sorted(known)}",
+                    f'unknown key "{key}"',
+                )
 
     def string(self, path: str, value: Any) -> str:
         if isinstance(value, str) and value:
@@ -561,7 +608,11 @@ class _Checker:
 
     def memory(self, path: str, value: Any) -> str:
         try:
-            return normalise_memory(str(value)) if isinstance(value, (str, int)) else normalise_memory("")
+            return (
+                normalise_memory(str(value))
+                if isinstance(value, (str, int))
+                else normalise_memory("")
+            )
         except ValueError:
             self.problem(path, 'a memory size such as "2g" or "512m"', _show(value))
             return "1g"

@@ -24,16 +24,24 @@ class Progress:
         self._trial = f"trial {number + 1}/{total} {trial_id} [{hp}]"
         self._emit(f"{self._trial} starting", final=False)
 
-    def segment_started(self, setting: SystemSetting, role: Role, first_epoch: int, epochs: int) -> None:
+    def segment_started(
+        self, setting: SystemSetting, role: Role, first_epoch: int, epochs: int
+    ) -> None:
         what = "probe" if role is Role.PROBE else "train"
         last = first_epoch + epochs - 1
         span = f"epoch {first_epoch}" if epochs == 1 else f"epochs {first_epoch}-{last}"
-        self._emit(f"{self._trial} {setting.label() or 'default'} {what} {span}: starting Spark", final=False)
+        self._emit(
+            f"{self._trial} {setting.label() or 'default'} {what} {span}: starting Spark",
+            final=False,
+        )
 
-    def epoch(self, setting: SystemSetting, role: Role, report: EpochReport, total_epochs: int) -> None:
+    def epoch(
+        self, setting: SystemSetting, role: Role, report: EpochReport, total_epochs: int
+    ) -> None:
         what = "probe" if role is Role.PROBE else "train"
         self._emit(
-            f"{self._trial} {setting.label() or 'default'} {what} epoch {report.epoch}/{total_epochs} "
+            f"{self._trial} {setting.label() or 'default'} {what} "
+            f"epoch {report.epoch}/{total_epochs} "
             f"{report.duration_s:.1f} s/epoch acc {report.accuracy:.3f}",
             final=not self._live,
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Mode(str, enum.Enum):
+class Mode(enum.StrEnum):
     """How system parameters are chosen for a trial."""
 
     PIPETUNE = "pipetune"  # probe settings in the first epochs, then run the best
@@ -16,14 +16,14 @@ class Mode(str, enum.Enum):
     V2 = "v2"  # system parameters sampled as extra search dimensions
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """What a segment's epochs are for."""
 
     PROBE = "probe"  # one epoch measured to compare system settings
     TRAIN = "train"  # epochs at the trial's chosen setting
 
 
-class SettingSource(str, enum.Enum):
+class SettingSource(enum.StrEnum):
     """Where a trial's chosen system setting came from (summary.json `system.source`)."""
 
     DEFAULT = "default"

@@ -67,7 +67,9 @@ def run_summary(
 ) -> dict[str, Any]:
     done = [t for t in trials if t["status"] == "done" and t["accuracy"] is not None]
     best = max(done, key=lambda t: t["accuracy"], default=None)
-    energy = sum((Energy(t["energy"]["joules"] or 0.0, t["energy"]["source"]) for t in trials), Energy.zero())
+    energy = sum(
+        (Energy(t["energy"]["joules"] or 0.0, t["energy"]["source"]) for t in trials), Energy.zero()
+    )
     return {
         "run_id": state.run_id,
         "mode": state.mode,
@@ -101,32 +103,81 @@ def write_results(run_dir: Path, state: RunState, summary: dict[str, Any]) -> No
 def _trials_csv(trials: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["trial", "status", "hyperparameters", "chosen", "source", "epochs", "accuracy",
-                "total_s", "train_s", "startup_s", "probe_s", "energy_j", "energy_source"])  # fmt: skip
+    w.writerow(
+        [
+            "trial",
+            "status",
+            "hyperparameters",
+            "chosen",
+            "source",
+            "epochs",
+            "accuracy",
+            "total_s",
+            "train_s",
+            "startup_s",
+            "probe_s",
+            "energy_j",
+            "energy_source",
+        ]
+    )
     for t in trials:
         chosen = t["system"]["chosen"]
-        w.writerow([
-            t["id"], t["status"], json.dumps(t["hyperparameters"], sort_keys=True),
-            SystemSetting.of(chosen).label() if chosen else "", t["system"]["source"], t["epochs"],
-            t["accuracy"], t["time"]["total_s"], t["time"]["train_s"], t["time"]["startup_s"],
-            t["time"]["probe_s"], t["energy"]["joules"], t["energy"]["source"],
-        ])  # fmt: skip
+        w.writerow(
+            [
+                t["id"],
+                t["status"],
+                json.dumps(t["hyperparameters"], sort_keys=True),
+                SystemSetting.of(chosen).label() if chosen else "",
+                t["system"]["source"],
+                t["epochs"],
+                t["accuracy"],
+                t["time"]["total_s"],
+                t["time"]["train_s"],
+                t["time"]["startup_s"],
+                t["time"]["probe_s"],
+                t["energy"]["joules"],
+                t["energy"]["source"],
+            ]
+        )
     return out.getvalue()
 
 
 def _epochs_csv(state: RunState) -> str:
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["trial", "segment", "role", "setting", "epoch", "duration_s", "eval_s", "loss",
-                "accuracy", "energy_j", "energy_source"])  # fmt: skip
+    w.writerow(
+        [
+            "trial",
+            "segment",
+            "role",
+            "setting",
+            "epoch",
+            "duration_s",
+            "eval_s",
+            "loss",
+            "accuracy",
+            "energy_j",
+            "energy_source",
+        ]
+    )
     for trial in state.ordered():
         for seg in trial.segments:
             for e in seg.epochs if seg.ok else ():
-                w.writerow([
-                    trial.trial_id, seg.index, seg.role.value, seg.setting.label(), e.epoch,
-                    _round(e.duration_s), _round(e.eval_s), e.loss, e.accuracy,
-                    _round(e.energy.joules), e.energy.source,
-                ])  # fmt: skip
+                w.writerow(
+                    [
+                        trial.trial_id,
+                        seg.index,
+                        seg.role.value,
+                        seg.setting.label(),
+                        e.epoch,
+                        _round(e.duration_s),
+                        _round(e.eval_s),
+                        e.loss,
+                        e.accuracy,
+                        _round(e.energy.joules),
+                        e.energy.source,
+                    ]
+                )
     return out.getvalue()
 
 

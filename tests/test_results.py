@@ -22,18 +22,34 @@ SEGMENTS = [
     SegmentRecord(0, A, Role.PROBE, (epoch(1, 10.0, 0.30, 50.0),), 25.0, Energy(120.0, "estimate")),
     SegmentRecord(1, B, Role.PROBE, (epoch(2, 6.0, 0.55, 40.0),), 20.0, Energy(90.0, "estimate")),
     SegmentRecord(2, A, Role.PROBE, (), 4.0, Energy(0.0, "none"), error="exit 1"),
-    SegmentRecord(3, B, Role.TRAIN, (epoch(3, 6.0, 0.70, 40.0), epoch(4, 6.0, 0.80, 40.0)),
-                  30.0, Energy(150.0, "estimate")),  # fmt: skip
+    SegmentRecord(
+        3,
+        B,
+        Role.TRAIN,
+        (epoch(3, 6.0, 0.70, 40.0), epoch(4, 6.0, 0.80, 40.0)),
+        30.0,
+        Energy(150.0, "estimate"),
+    ),
 ]
 
 
 def journal_with(tmp_path: Path) -> Path:
     j = Journal(tmp_path / "journal.jsonl")
     j.append("run_started", run_id="r1", mode="pipetune", planned_trials=1)
-    j.append("trial_started", trial="t000", number=0, hyperparameters={"lr": 0.1},
-             checkpoint="/ck", system=None)  # fmt: skip
+    j.append(
+        "trial_started",
+        trial="t000",
+        number=0,
+        hyperparameters={"lr": 0.1},
+        checkpoint="/ck",
+        system=None,
+    )
     for seg in SEGMENTS:
-        j.append("segment_failed" if seg.error else "segment_done", trial="t000", **segment_event_fields(seg))
+        j.append(
+            "segment_failed" if seg.error else "segment_done",
+            trial="t000",
+            **segment_event_fields(seg),
+        )
     j.append("trial_done", trial="t000", accuracy=0.80)
     j.close()
     return tmp_path / "journal.jsonl"
@@ -76,10 +92,14 @@ def test_result_files(tmp_path: Path) -> None:
     summary = run_summary(state, trials, "finished", "estimate: test")
     write_results(tmp_path, state, summary)
     loaded = json.loads((tmp_path / "summary.json").read_text())
-    assert loaded["best"] == {"trial": "t000", "accuracy": 0.8, "hyperparameters": {"lr": 0.1},
-                              "system": {"cores": "1"}}  # fmt: skip
-    rows = list(csv.DictReader(open(tmp_path / "epochs.csv")))
+    assert loaded["best"] == {
+        "trial": "t000",
+        "accuracy": 0.8,
+        "hyperparameters": {"lr": 0.1},
+        "system": {"cores": "1"},
+    }
+    rows = list(csv.DictReader((tmp_path / "epochs.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
     assert [r["role"] for r in rows] == ["probe", "probe", "train", "train"]
-    trial_rows = list(csv.DictReader(open(tmp_path / "trials.csv")))
+    trial_rows = list(csv.DictReader((tmp_path / "trials.csv").read_text().splitlines()))
     assert trial_rows[0]["chosen"] == "cores=1" and trial_rows[0]["energy_source"] == "estimate"

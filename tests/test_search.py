@@ -44,7 +44,10 @@ def test_grid_visits_every_point_once() -> None:
 
 
 def test_ranges_and_tpe() -> None:
-    hps = (HyperParameter("lr", low=1e-3, high=1e-1, log=True), HyperParameter("units", low=8, high=64, integer=True))
+    hps = (
+        HyperParameter("lr", low=1e-3, high=1e-1, log=True),
+        HyperParameter("units", low=8, high=64, integer=True),
+    )
     search = HyperparameterSearch(hps, "tpe", seed=0)
     for params in sample(search, 12):
         assert 1e-3 <= params["lr"] <= 1e-1

@@ -9,16 +9,27 @@ from pipetune.spark_env import SparkEnvironment
 from tests.conftest import write_project
 
 ENV = SparkEnvironment(
-    spark_home=Path("/spark"), java_home=Path("/java"), dllib_jar=Path("/j/dllib.jar"),
-    core_jar=Path("/j/core.jar"), properties_file=Path("/j/spark-bigdl.conf"),
-    python="/venv/bin/python", python_home="/usr", python_path="/venv/site",
-)  # fmt: skip
+    spark_home=Path("/spark"),
+    java_home=Path("/java"),
+    dllib_jar=Path("/j/dllib.jar"),
+    core_jar=Path("/j/core.jar"),
+    properties_file=Path("/j/spark-bigdl.conf"),
+    python="/venv/bin/python",
+    python_home="/usr",
+    python_path="/venv/site",
+)
 
 
 def request(setting: SystemSetting) -> SegmentRequest:
-    return SegmentRequest("t001", setting, 2, Role.PROBE,
-                          {"batch_size": 64, "learning_rate": 0.05, "learning_rate_decay": 0.0},
-                          "/run/t001/checkpoint", "/run/t001/seg.log")  # fmt: skip
+    return SegmentRequest(
+        "t001",
+        setting,
+        2,
+        Role.PROBE,
+        {"batch_size": 64, "learning_rate": 0.05, "learning_rate_decay": 0.0},
+        "/run/t001/checkpoint",
+        "/run/t001/seg.log",
+    )
 
 
 def option(argv: list[str], name: str) -> str:
@@ -27,7 +38,9 @@ def option(argv: list[str], name: str) -> str:
 
 def test_local_master_maps_cores_and_memory_to_the_driver(tmp_path: Path) -> None:
     cfg = load_config(write_project(tmp_path))
-    argv = spark_submit_argv(ENV, cfg.app, request(SystemSetting.of({"cores": "1", "memory": "3g"})))
+    argv = spark_submit_argv(
+        ENV, cfg.app, request(SystemSetting.of({"cores": "1", "memory": "3g"}))
+    )
     assert argv[0] == "/spark/bin/spark-submit"
     assert option(argv, "--master") == "local[1]"
     assert option(argv, "--driver-memory") == "3g"
@@ -50,11 +63,16 @@ def test_every_hyperparameter_reaches_the_app_by_its_flag(tmp_path: Path) -> Non
 
 
 def test_standalone_master_splits_cores_over_executors(tmp_path: Path) -> None:
-    cfg = load_config(write_project(
-        tmp_path, {"systemParameters": {"cores": ["4", "2"], "memory": ["2g", "1g"]}},
-        {"master": "spark://127.0.0.1:7077", "num_executors": 2},
-    ))  # fmt: skip
-    argv = spark_submit_argv(ENV, cfg.app, request(SystemSetting.of({"cores": "4", "memory": "1g"})))
+    cfg = load_config(
+        write_project(
+            tmp_path,
+            {"systemParameters": {"cores": ["4", "2"], "memory": ["2g", "1g"]}},
+            {"master": "spark://127.0.0.1:7077", "num_executors": 2},
+        )
+    )
+    argv = spark_submit_argv(
+        ENV, cfg.app, request(SystemSetting.of({"cores": "4", "memory": "1g"}))
+    )
     assert option(argv, "--master") == "spark://127.0.0.1:7077"
     assert option(argv, "--total-executor-cores") == "4"
     assert option(argv, "--executor-cores") == "2"
@@ -63,9 +81,14 @@ def test_standalone_master_splits_cores_over_executors(tmp_path: Path) -> None:
 
 
 def test_app_level_system_parameters_become_flags(tmp_path: Path) -> None:
-    cfg = load_config(write_project(
-        tmp_path, {"systemParameters": {"cores": ["2"], "partitions": ["4", "8"]}},
-        {"systemParameterFlags": {"partitions": "partitions"}},
-    ))  # fmt: skip
-    argv = spark_submit_argv(ENV, cfg.app, request(SystemSetting.of({"cores": "2", "partitions": "8"})))
+    cfg = load_config(
+        write_project(
+            tmp_path,
+            {"systemParameters": {"cores": ["2"], "partitions": ["4", "8"]}},
+            {"systemParameterFlags": {"partitions": "partitions"}},
+        )
+    )
+    argv = spark_submit_argv(
+        ENV, cfg.app, request(SystemSetting.of({"cores": "2", "partitions": "8"}))
+    )
     assert option(argv, "--partitions") == "8"

@@ -8,12 +8,14 @@ from pipetune.store.sqlite import SqliteStore
 
 def test_write_and_query_with_exact_tags_and_window(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "m.sqlite")
-    store.write([
-        Point("epoch", {"batch": "32"}, {"duration_s": 1.0}, 10),
-        Point("epoch", {"batch": "320"}, {"duration_s": 2.0}, 20),
-        Point("epoch", {"batch": "32"}, {"duration_s": float("nan")}, 30),
-        Point("segment", {"batch": "32"}, {"wall_s": 9.0}, 15),
-    ])  # fmt: skip
+    store.write(
+        [
+            Point("epoch", {"batch": "32"}, {"duration_s": 1.0}, 10),
+            Point("epoch", {"batch": "320"}, {"duration_s": 2.0}, 20),
+            Point("epoch", {"batch": "32"}, {"duration_s": float("nan")}, 30),
+            Point("segment", {"batch": "32"}, {"wall_s": 9.0}, 15),
+        ]
+    )
     got = store.query("epoch", {"batch": "32"})
     assert [p.time_ns for p in got] == [10, 30]  # 32 never matches 320
     assert got[1].fields == {"duration_s": None}

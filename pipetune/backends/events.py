@@ -1,8 +1,8 @@
 """The app → tuner contract: one tagged JSON line per event on stdout, parsed by pure functions.
 
-    [pipetune] {"event": "start", "app_id": ..., "start_epoch": 0, ...}
-    [pipetune] {"event": "epoch", "epoch": 3, "duration_s": ..., "accuracy": ..., ...}
-    [pipetune] {"event": "end", "epochs_done": 3, "checkpoint": ...}
+[pipetune] {"event": "start", "app_id": ..., "start_epoch": 0, ...}
+[pipetune] {"event": "epoch", "epoch": 3, "duration_s": ..., "accuracy": ..., ...}
+[pipetune] {"event": "end", "epochs_done": 3, "checkpoint": ...}
 """
 
 from __future__ import annotations

@@ -39,17 +39,24 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
         argv += ["--master", app.master, "--driver-memory", app.driver_memory]
         argv += ["--executor-memory", memory or app.executor_memory]
         if cores:
-            executors, per_executor = executor_layout(int(cores), app.num_executors)
+            _, per_executor = executor_layout(int(cores), app.num_executors)
             argv += ["--total-executor-cores", cores, "--executor-cores", str(per_executor)]
     argv += [
-        "--properties-file", str(env.properties_file),
-        "--jars", ",".join(str(j) for j in env.jars),
-        "--conf", f"spark.driver.extraClassPath={classpath}",
-        "--conf", f"spark.executor.extraClassPath={classpath}",
-        "--conf", f"spark.executorEnv.PYTHONHOME={env.python_home}",
-        "--conf", f"spark.executorEnv.PYTHONPATH={env.python_path}",
-        "--conf", f"spark.pyspark.python={env.python}",
-    ]  # fmt: skip
+        "--properties-file",
+        str(env.properties_file),
+        "--jars",
+        ",".join(str(j) for j in env.jars),
+        "--conf",
+        f"spark.driver.extraClassPath={classpath}",
+        "--conf",
+        f"spark.executor.extraClassPath={classpath}",
+        "--conf",
+        f"spark.executorEnv.PYTHONHOME={env.python_home}",
+        "--conf",
+        f"spark.executorEnv.PYTHONPATH={env.python_path}",
+        "--conf",
+        f"spark.pyspark.python={env.python}",
+    ]
     for key, value in app.spark_conf.items():
         argv += ["--conf", f"{key}={value}"]
     argv.append(str(app.script))
@@ -92,7 +99,9 @@ class SparkSubmitBackend(Backend):
     def _run(
         self, argv: list[str], request: SegmentRequest, on_epoch: EpochCallback, log: IO[str]
     ) -> SegmentResult:
-        loopback = self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
+        loopback = (
+            self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
+        )
         started = time.monotonic()
         proc = subprocess.Popen(
             argv,
@@ -110,7 +119,12 @@ class SparkSubmitBackend(Backend):
         meter = ProcessTreeCpu(proc.pid, extra=extra).start()
         first = last = meter.reading()
         timed_out = threading.Event()
-        watchdog = threading.Timer(self.app.timeout_s, lambda: (timed_out.set(), _kill_group(proc)))
+
+        def on_timeout() -> None:
+            timed_out.set()
+            _kill_group(proc)
+
+        watchdog = threading.Timer(self.app.timeout_s, on_timeout)
         watchdog.daemon = True
         watchdog.start()
         epochs: list[EpochReport] = []
@@ -155,15 +169,20 @@ class SparkSubmitBackend(Backend):
             raise SegmentFailed(f"spark-submit exited with status {rc}", "".join(tail))
         if len(epochs) != request.epochs:
             raise AppContractError(
-                f"asked for {request.epochs} epoch(s), the app reported {len(epochs)}", "".join(tail)
+                f"asked for {request.epochs} epoch(s), the app reported {len(epochs)}",
+                "".join(tail),
             )
         energy: Energy = self.power.energy(total - first)
         return SegmentResult(epochs=epochs, wall_s=wall, energy=energy, app_id=state["app_id"])
 
     def _check_echo(self, request: SegmentRequest, report: EpochReport) -> None:
-        wrong = echo_mismatches(request.hyperparameters, self.app.hyperparameter_flags, report.echoed)
+        wrong = echo_mismatches(
+            request.hyperparameters, self.app.hyperparameter_flags, report.echoed
+        )
         if wrong:
-            raise EventError("the app did not receive the hyperparameters sent: " + "; ".join(wrong))
+            raise EventError(
+                "the app did not receive the hyperparameters sent: " + "; ".join(wrong)
+            )
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

@@ -21,7 +21,9 @@ def probe_candidates(params: tuple[SystemParameter, ...], strategy: str) -> list
     default = default_setting(params)
     if strategy == "grid":
         combos = itertools.product(*(p.values for p in params))
-        settings = [SystemSetting(tuple(zip((p.name for p in params), c, strict=True))) for c in combos]
+        settings = [
+            SystemSetting(tuple(zip((p.name for p in params), c, strict=True))) for c in combos
+        ]
     else:
         settings = [default]
         for p in params:

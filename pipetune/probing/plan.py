@@ -19,7 +19,7 @@ from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import Role, SegmentRecord, SettingSource, SystemSetting
 
 
-class Phase(str, enum.Enum):
+class Phase(enum.StrEnum):
     PROFILING = "profiling"
     PROBING = "probing"
     SETTLED = "settled"

@@ -42,5 +42,11 @@ class NullStore(Store):
     def write(self, points: list[Point]) -> None:
         return None
 
-    def query(self, measurement, tags=None, start_ns=None, end_ns=None):  # type: ignore[no-untyped-def]
+    def query(
+        self,
+        measurement: str,
+        tags: dict[str, str] | None = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ) -> list[Point]:
         return []

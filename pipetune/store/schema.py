@@ -52,4 +52,9 @@ def segment_point(run_id: str, trial_id: str, seg: SegmentRecord) -> Point:
 
 
 def _tags(run_id: str, trial_id: str, seg: SegmentRecord) -> dict[str, str]:
-    return {"run": run_id, "trial": trial_id, "role": seg.role.value, "setting": seg.setting.label()}
+    return {
+        "run": run_id,
+        "trial": trial_id,
+        "role": seg.role.value,
+        "setting": seg.setting.label(),
+    }

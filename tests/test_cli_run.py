@@ -1,0 +1,135 @@
+"""Full runs of the `pipetune` command on real BigDL training in local Spark."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_project
+
+pytestmark = pytest.mark.spark
+SMALL = {
+    "hyperParameters": {
+        "batch_size": [32, 64],
+        "learning_rate": [0.05, 0.1],
+        "learning_rate_decay": [0.0, 0.001],
+    },
+    "search": {"trials": 2, "epochs": 3, "seed": 3},
+}
+
+
+def pipetune(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipetune", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def only_run_dir(root: Path) -> Path:
+    runs = [p for p in (root / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def journal(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+
+
+def test_full_pipetune_run_2_trials_x_3_epochs(tmp_path: Path) -> None:
+    conf = write_project(tmp_path, SMALL)
+    done = pipetune("--config", str(conf), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = only_run_dir(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["mode"] == "pipetune" and summary["status"] == "finished"
+    assert len(summary["trials"]) == 2
+    events = journal(run_dir)
+    epochs = list(csv.DictReader((run_dir / "epochs.csv").read_text().splitlines()))
+    for trial in summary["trials"]:
+        assert trial["status"] == "done" and trial["epochs"] == 3
+        probes = trial["system"]["probes"]
+        # budget = epochs - 1 = 2: the default and one other setting, each really measured
+        assert [p["setting"] for p in probes] == [
+            {"cores": "2", "memory": "2g"},
+            {"cores": "1", "memory": "2g"},
+        ]
+        assert all(p["epoch_s"] > 0 and p["energy_j"] > 0 for p in probes)
+        best = min(probes, key=lambda p: p["epoch_s"])
+        assert (
+            trial["system"]["chosen"] == best["setting"] and trial["system"]["source"] == "probed"
+        )
+        # the accuracy is the final epoch's
+        mine = [r for r in epochs if r["trial"] == trial["id"]]
+        assert [int(r["epoch"]) for r in mine] == [1, 2, 3]
+        assert trial["accuracy"] == pytest.approx(float(mine[-1]["accuracy"]))
+        # time and energy include every probe and every start-up
+        walls = [
+            e["wall_s"] for e in events if e["type"] == "segment_done" and e["trial"] == trial["id"]
+        ]
+        assert len(walls) == 3
+        assert trial["time"]["total_s"] == pytest.approx(sum(walls), abs=0.01)
+        t = trial["time"]
+        assert t["total_s"] == pytest.approx(t["train_s"] + t["probe_s"] + t["startup_s"], abs=0.01)
+        assert t["startup_s"] > 3 and t["probe_s"] > 0
+        assert trial["energy"]["source"] == "estimate" and trial["energy"]["joules"] > 0
+        # each trial has its own checkpoint
+        ckpt = run_dir / "trials" / trial["id"] / "checkpoint"
+        assert json.loads((ckpt / "meta.json").read_text())["epochs_done"] == 3
+    assert summary["best"]["accuracy"] == max(t["accuracy"] for t in summary["trials"])
+    assert summary["best"]["accuracy"] > 0.5
+    assert (tmp_path / "runs" / "metrics.sqlite").is_file()
+
+
+def test_killed_run_resumes_and_finishes_every_trial_exactly_once(tmp_path: Path) -> None:
+    conf = write_project(tmp_path, SMALL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipetune", "--config", str(conf), "--mode", "v2", "--quiet"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 600
+    run_dir = None
+    while time.monotonic() < deadline:  # kill it once the second trial is mid-segment
+        time.sleep(1)
+        if (tmp_path / "runs").exists() and any(p.is_dir() for p in (tmp_path / "runs").iterdir()):
+            run_dir = only_run_dir(tmp_path)
+            events = journal(run_dir) if (run_dir / "journal.jsonl").exists() else []
+            if any(e["type"] == "epoch" and e["trial"] == "t001" for e in events):
+                break
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+    assert run_dir is not None
+    os.kill(proc.pid, signal.SIGKILL)  # a crash: no chance to clean up
+    proc.wait()
+    before = journal(run_dir)
+    assert Counter(e["trial"] for e in before if e["type"] == "trial_done") == {"t000": 1}
+
+    resumed = pipetune("--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = journal(run_dir)
+    assert Counter(e["trial"] for e in after if e["type"] == "trial_done") == {"t000": 1, "t001": 1}
+    # the finished trial was not re-run: no segment of t000 started after the resume
+    resume_at = next(i for i, e in enumerate(after) if e["type"] == "run_resumed")
+    assert not any(
+        e["type"] == "segment_started" and e["trial"] == "t000" for e in after[resume_at:]
+    )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert [t["status"] for t in summary["trials"]] == ["done", "done"]
+    assert all(t["system"]["source"] == "searched" and t["epochs"] == 3 for t in summary["trials"])
+    assert [t["hyperparameters"] for t in summary["trials"]] == [
+        e["hyperparameters"] for e in before if e["type"] == "trial_started"
+    ]
