@@ -1,4 +1,8 @@
-"""The embedded default store: one SQLite file, tags and fields kept as JSON."""
+"""The embedded default store: one SQLite file, tags and fields kept as JSON.
+
+A point's identity is (measurement, tags, time_ns), enforced by a unique index; writing it
+again merges fields the way InfluxDB does (see `Store`), so both stores read back the same.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pipetune.store.base import Point, Store
+from pipetune.store.base import Point, Store, StoreStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -17,15 +21,37 @@ CREATE TABLE IF NOT EXISTS points (
     tags TEXT NOT NULL,
     fields TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS points_by_measurement_time ON points (measurement, time_ns);
+"""
+
+# Files written before the identity index existed may hold duplicates: keep the latest copy.
+_IDENTITY = """
+BEGIN;
+DELETE FROM points WHERE rowid NOT IN
+    (SELECT max(rowid) FROM points GROUP BY measurement, time_ns, tags);
+DROP INDEX IF EXISTS points_by_measurement_time;
+CREATE UNIQUE INDEX points_identity ON points (measurement, time_ns, tags);
+COMMIT;
+"""
+
+_UPSERT = """
+INSERT INTO points VALUES (?, ?, ?, ?)
+ON CONFLICT (measurement, time_ns, tags)
+DO UPDATE SET fields = merge_fields(fields, excluded.fields)
 """
 
 
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(path)
+        self._db.create_function("merge_fields", 2, _merge_fields, deterministic=True)
         self._db.executescript(_SCHEMA)
+        has_identity = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'points_identity'"
+        ).fetchone()
+        if not has_identity:
+            self._db.executescript(_IDENTITY)
 
     def write(self, points: list[Point]) -> None:
         rows = [
@@ -33,7 +59,7 @@ class SqliteStore(Store):
             for p in points
         ]
         with self._db:
-            self._db.executemany("INSERT INTO points VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany(_UPSERT, rows)
 
     def query(
         self,
@@ -59,6 +85,11 @@ class SqliteStore(Store):
             points.append(Point(measurement, point_tags, json.loads(raw_fields), time_ns))
         return points
 
+    def status(self) -> StoreStatus:
+        return StoreStatus(
+            kind="sqlite", location=str(self.path), reachable=True, version=sqlite3.sqlite_version
+        )
+
     def close(self) -> None:
         self._db.close()
 
@@ -72,3 +103,12 @@ def _finite(fields: dict[str, Any]) -> dict[str, Any]:
     return {
         k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items()
     }
+
+
+def _merge_fields(stored: str, new: str) -> str:
+    """InfluxDB's overwrite rule: the new point's non-null fields win, the others stay."""
+    merged = json.loads(stored)
+    for key, value in json.loads(new).items():
+        if value is not None or key not in merged:
+            merged[key] = value
+    return json.dumps(merged)
