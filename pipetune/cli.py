@@ -120,14 +120,12 @@ def _tune(
 def _backend(config: Any) -> tuple[Any, str]:
     from pipetune.backends.spark import SparkSubmitBackend
     from pipetune.spark_env import discover
+    from pipetune.telemetry.energy_source import EnergySource
     from pipetune.telemetry.estimate import CpuPowerModel
 
-    power = CpuPowerModel(config.power.watts_per_core, config.power.idle_watts)
-    meter = (
-        f"estimate: CPU seconds of each segment's process tree × {power.watts_per_core:g} W/core "
-        f"+ {power.idle_watts:g} W idle share (no energy meter configured)"
-    )
-    return SparkSubmitBackend(config.app, discover(), power, cwd=config.base_dir), meter
+    energy = EnergySource(CpuPowerModel(config.power.watts_per_core, config.power.idle_watts))
+    backend = SparkSubmitBackend(config.app, discover(), energy, cwd=config.base_dir)
+    return backend, energy.describe()
 
 
 def _store(config: Any) -> Any:

@@ -11,6 +11,7 @@ from pipetune.backends.spark import SparkSubmitBackend
 from pipetune.config import load_config
 from pipetune.records import EpochReport, Role, SegmentRequest, SystemSetting
 from pipetune.spark_env import discover
+from pipetune.telemetry.energy_source import EnergySource
 from pipetune.telemetry.estimate import CpuPowerModel
 from tests.conftest import write_project
 from tests.spark_cluster import standalone_cluster
@@ -23,7 +24,9 @@ def backend_for(
     tmp_path: Path, app: dict | None = None, conf: dict | None = None
 ) -> SparkSubmitBackend:
     cfg = load_config(write_project(tmp_path, conf, app))
-    return SparkSubmitBackend(cfg.app, discover(), CpuPowerModel(10.0, 5.0), cwd=tmp_path)
+    return SparkSubmitBackend(
+        cfg.app, discover(), EnergySource(CpuPowerModel(10.0, 5.0)), cwd=tmp_path
+    )
 
 
 def request(

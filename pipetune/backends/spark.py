@@ -17,7 +17,8 @@ from pipetune.config import AppConfig, executor_layout
 from pipetune.errors import AppContractError, SegmentFailed
 from pipetune.records import Energy, EpochReport, SegmentRequest, SegmentResult
 from pipetune.spark_env import SparkEnvironment
-from pipetune.telemetry.estimate import CpuPowerModel, ProcessTreeCpu, executor_processes
+from pipetune.telemetry.energy_source import EnergySource
+from pipetune.telemetry.estimate import executor_processes
 
 
 def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:
@@ -75,11 +76,11 @@ class SparkSubmitBackend(Backend):
     """One spark-submit per segment against the app config's master."""
 
     def __init__(
-        self, app: AppConfig, env: SparkEnvironment, power: CpuPowerModel, cwd: Path
+        self, app: AppConfig, env: SparkEnvironment, energy: EnergySource, cwd: Path
     ) -> None:
         self.app = app
         self.env = env
-        self.power = power
+        self.energy = energy
         self.cwd = cwd
         self._proc: subprocess.Popen[str] | None = None
 
@@ -116,8 +117,8 @@ class SparkSubmitBackend(Backend):
         self._proc = proc
         state: dict[str, Any] = {"app_id": ""}
         extra = None if self.app.is_local else (lambda: executor_processes(state["app_id"]))
-        meter = ProcessTreeCpu(proc.pid, extra=extra).start()
-        first = last = meter.reading()
+        meter = self.energy.segment(proc.pid, extra)
+        first = last = meter.mark()
         timed_out = threading.Event()
 
         def on_timeout() -> None:
@@ -141,10 +142,10 @@ class SparkSubmitBackend(Backend):
                 kind = event["event"]
                 if kind == "start":
                     state["app_id"] = str(event.get("app_id", ""))
-                    last = meter.reading()
+                    last = meter.mark()
                 elif kind == "epoch":
-                    now = meter.reading()
-                    report = epoch_report(event, self.power.energy(now - last))
+                    now = meter.mark()
+                    report = epoch_report(event, meter.between(last, now))
                     last = now
                     self._check_echo(request, report)
                     epochs.append(report)
@@ -160,7 +161,7 @@ class SparkSubmitBackend(Backend):
             raise
         finally:
             watchdog.cancel()
-            total = meter.stop()
+            end = meter.close()
             self._proc = None
         wall = time.monotonic() - started
         if timed_out.is_set():
@@ -172,8 +173,9 @@ class SparkSubmitBackend(Backend):
                 f"asked for {request.epochs} epoch(s), the app reported {len(epochs)}",
                 "".join(tail),
             )
-        energy: Energy = self.power.energy(total - first)
-        return SegmentResult(epochs=epochs, wall_s=wall, energy=energy, app_id=state["app_id"])
+        energy: Energy = meter.between(first, end)
+        extra_info = {"energy_fallbacks": meter.fallbacks} if meter.fallbacks else {}
+        return SegmentResult(epochs, wall, energy, state["app_id"], extra_info)
 
     def _check_echo(self, request: SegmentRequest, report: EpochReport) -> None:
         wrong = echo_mismatches(
