@@ -33,7 +33,7 @@ install_lock() {  # install a lock file once per content hash
 }
 install_lock requirements.lock
 [ "${1:-}" = "--dev" ] && install_lock requirements-dev.lock
-if ! .venv/bin/python -c "import pipetune" 2>/dev/null; then
+if [ ! -x .venv/bin/pipetune ]; then  # the console script marks an installed package
     .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 fi
 
