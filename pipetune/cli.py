@@ -162,3 +162,29 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help=f"Also check this config's meter and store. Default: ./{DEFAULT_CONFIG} if present.",
+)
+def doctor(config_path: str | None) -> None:
+    """Say which probes, counters and services work on this machine, which do not, and why."""
+    from pipetune.config import load_config
+    from pipetune.doctor import run_checks
+
+    config = None
+    path = Path(config_path or DEFAULT_CONFIG)
+    if config_path or path.exists():
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            _fail(str(exc), exc.exit_code)
+    checks = run_checks(config)
+    for check in checks:
+        click.echo(check.line())
+    if any(c.required and not c.ok for c in checks):
+        _fail("doctor: a required part is missing (see FAIL above)", 1)
