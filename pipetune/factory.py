@@ -79,5 +79,7 @@ def build_store(store: StoreConfig) -> Store:
 def build_backend(config: TuningConfig, energy: EnergySource) -> Any:
     from pipetune.backends.spark import SparkSubmitBackend
     from pipetune.spark_env import discover
+    from pipetune.telemetry.profiler import ProfilerSetup
 
-    return SparkSubmitBackend(config.app, discover(), energy, cwd=config.base_dir)
+    profiler = ProfilerSetup.detect()  # which perf events count here, found once per run
+    return SparkSubmitBackend(config.app, discover(), energy, config.base_dir, profiler)

@@ -122,6 +122,7 @@ def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:
         "energy": {"joules": seg.energy.joules, "source": seg.energy.source},
         "epochs": [epoch_to_dict(e) for e in seg.epochs],
         "error": seg.error,
+        "profile": seg.profile,
     }
 
 
@@ -134,6 +135,7 @@ def segment_from_event(event: dict[str, Any]) -> SegmentRecord:
         wall_s=event["wall_s"],
         energy=Energy(**event["energy"]),
         error=event.get("error"),
+        profile=event.get("profile"),
     )
 
 

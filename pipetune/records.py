@@ -103,6 +103,7 @@ class SegmentRequest:
     hyperparameters: dict[str, Any]
     checkpoint_dir: str
     log_path: str
+    profile: bool = False  # profile the first epoch (counters over its window)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class SegmentRecord:
     wall_s: float
     energy: Energy
     error: str | None = None
+    profile: dict[str, Any] | None = None  # JobProfile.to_dict() of its first epoch
 
     @property
     def ok(self) -> bool:

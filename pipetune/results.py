@@ -51,6 +51,7 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
         },
         "epochs": len(epochs),
         "segments": len(segments),
+        "profile": next((s.profile for s in segments if s.profile), None),
         "accuracy": epochs[-1].accuracy if epochs and trial.status == "done" else None,
         "time": {
             "total_s": _round(total_s),

@@ -197,6 +197,7 @@ class Tuner:
                 hyperparameters=trial.hyperparameters,
                 checkpoint_dir=trial.checkpoint,
                 log_path=str(seg_dir / f"segment-{index:02d}.log"),
+                profile=index == 0,  # the trial's first epoch is its profiling epoch
             )
             self._journal(
                 "segment_started",
@@ -237,8 +238,10 @@ class Tuner:
                 tuple(result.epochs),
                 result.wall_s,
                 result.energy,
+                profile=result.extra.get("profile"),
             )
-            self._record_segment(trial, record, "segment_done")
+            notes = {k: v for k, v in result.extra.items() if k not in ("power", "profile")}
+            self._record_segment(trial, record, "segment_done", result.extra.get("power"), notes)
         accuracy = sorted(
             (e for s in trial.segments if s.ok for e in s.epochs), key=lambda e: e.epoch
         )[-1].accuracy
@@ -272,11 +275,19 @@ class Tuner:
 
         return on_epoch
 
-    def _record_segment(self, trial: TrialState, seg: SegmentRecord, kind: str) -> None:
-        self.state.apply(self._journal(kind, trial=trial.trial_id, **segment_event_fields(seg)))
-        run_id = self.state.run_id
-        points = [schema.epoch_point(run_id, trial.trial_id, seg, e) for e in seg.epochs]
-        self.store.write([*points, schema.segment_point(run_id, trial.trial_id, seg)])
+    def _record_segment(
+        self,
+        trial: TrialState,
+        seg: SegmentRecord,
+        kind: str,
+        power: list[Any] | None = None,
+        notes: dict[str, Any] | None = None,
+    ) -> None:
+        fields = segment_event_fields(seg)
+        if notes:
+            fields["notes"] = notes  # e.g. a profiling error or meter gaps: kept, never fatal
+        self.state.apply(self._journal(kind, trial=trial.trial_id, **fields))
+        self.store.write(schema.segment_points(self.state.run_id, trial.trial_id, seg, power or []))
 
     def _check_replay(self, known: TrialState, suggestion: Suggestion) -> Suggestion:
         """On resume the seeded search re-asks each trial; the journal's values always win."""

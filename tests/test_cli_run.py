@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_project
+from tests.influxd import Influxd, require_influxd
 
 pytestmark = pytest.mark.spark
 SMALL = {
@@ -48,10 +49,28 @@ def journal(run_dir: Path) -> list[dict]:
 
 
 def test_full_pipetune_run_2_trials_x_3_epochs(tmp_path: Path) -> None:
-    conf = write_project(tmp_path, SMALL)
-    done = pipetune("--config", str(conf), cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = only_run_dir(tmp_path)
+    require_influxd()
+    with Influxd(tmp_path / "influxd") as influxd:
+        metrics = {"store": "influxdb", "port": influxd.port, "database": "tuning"}
+        conf = write_project(tmp_path, {**SMALL, "metrics": metrics})
+        done = pipetune("--config", str(conf), cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        run_dir = only_run_dir(tmp_path)
+        check_summary(run_dir)
+        # the documented schema, read back with the real influx CLI
+        run = run_dir.name
+        epochs = influxd.influx_cli(
+            "tuning", f"SELECT accuracy, duration_s FROM epoch WHERE run = '{run}'"
+        )
+        assert len(epochs.strip().splitlines()) == 1 + 6  # header + 2 trials x 3 epochs
+        profiles = influxd.influx_cli("tuning", "SELECT * FROM profile")
+        assert "proc.cpu_user_s" in profiles.splitlines()[0]
+        assert len(profiles.strip().splitlines()) == 1 + 2  # one profiling epoch per trial
+        power = influxd.influx_cli("tuning", "SELECT watts FROM power WHERE source = 'estimate'")
+        assert len(power.strip().splitlines()) > 10
+
+
+def check_summary(run_dir: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["mode"] == "pipetune" and summary["status"] == "finished"
     assert len(summary["trials"]) == 2
@@ -87,9 +106,13 @@ def test_full_pipetune_run_2_trials_x_3_epochs(tmp_path: Path) -> None:
         # each trial has its own checkpoint
         ckpt = run_dir / "trials" / trial["id"] / "checkpoint"
         assert json.loads((ckpt / "meta.json").read_text())["epochs_done"] == 3
+        # the first epoch is profiled over its own window, start-up excluded
+        profile = trial["profile"]
+        assert profile["source"] in ("perf+proc", "proc")
+        assert profile["features"]["proc.cpu_user_s"] > 0.5  # CPU-seconds per second
+        assert 0 < profile["window_s"] < probes[0]["epoch_s"] + 5
     assert summary["best"]["accuracy"] == max(t["accuracy"] for t in summary["trials"])
     assert summary["best"]["accuracy"] > 0.5
-    assert (tmp_path / "runs" / "metrics.sqlite").is_file()
 
 
 def test_killed_run_resumes_and_finishes_every_trial_exactly_once(tmp_path: Path) -> None:
@@ -133,3 +156,8 @@ def test_killed_run_resumes_and_finishes_every_trial_exactly_once(tmp_path: Path
     assert [t["hyperparameters"] for t in summary["trials"]] == [
         e["hyperparameters"] for e in before if e["type"] == "trial_started"
     ]
+    # the default store: SQLite, one epoch point per epoch that was journaled as done
+    from pipetune.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "runs" / "metrics.sqlite")
+    assert len(store.query("epoch", {"run": run_dir.name})) == 6

@@ -14,11 +14,12 @@ from typing import IO, Any
 from pipetune.backends.base import Backend, EpochCallback
 from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
 from pipetune.config import AppConfig, executor_layout
-from pipetune.errors import AppContractError, SegmentFailed
+from pipetune.errors import AppContractError, PipeTuneError, SegmentFailed
 from pipetune.records import Energy, EpochReport, SegmentRequest, SegmentResult
 from pipetune.spark_env import SparkEnvironment
 from pipetune.telemetry.energy_source import EnergySource
 from pipetune.telemetry.estimate import executor_processes
+from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 
 
 def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:
@@ -76,11 +77,17 @@ class SparkSubmitBackend(Backend):
     """One spark-submit per segment against the app config's master."""
 
     def __init__(
-        self, app: AppConfig, env: SparkEnvironment, energy: EnergySource, cwd: Path
+        self,
+        app: AppConfig,
+        env: SparkEnvironment,
+        energy: EnergySource,
+        cwd: Path,
+        profiler: ProfilerSetup | None = None,
     ) -> None:
         self.app = app
         self.env = env
         self.energy = energy
+        self.profiler = profiler
         self.cwd = cwd
         self._proc: subprocess.Popen[str] | None = None
 
@@ -131,6 +138,8 @@ class SparkSubmitBackend(Backend):
         epochs: list[EpochReport] = []
         tail: deque[str] = deque(maxlen=40)
         ended = False
+        profiling: EpochProfile | None = None
+        extra_info: dict[str, Any] = {}
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -143,8 +152,13 @@ class SparkSubmitBackend(Backend):
                 if kind == "start":
                     state["app_id"] = str(event.get("app_id", ""))
                     last = meter.mark()
+                    if request.profile and self.profiler is not None:
+                        profiling = self._begin_profile(proc.pid, state)
                 elif kind == "epoch":
                     now = meter.mark()
+                    if profiling is not None:
+                        extra_info.update(_end_profile(profiling))
+                        profiling = None
                     report = epoch_report(event, meter.between(last, now))
                     last = now
                     self._check_echo(request, report)
@@ -161,6 +175,8 @@ class SparkSubmitBackend(Backend):
             raise
         finally:
             watchdog.cancel()
+            if profiling is not None:
+                profiling.abort()
             end = meter.close()
             self._proc = None
         wall = time.monotonic() - started
@@ -174,8 +190,21 @@ class SparkSubmitBackend(Backend):
                 "".join(tail),
             )
         energy: Energy = meter.between(first, end)
-        extra_info = {"energy_fallbacks": meter.fallbacks} if meter.fallbacks else {}
+        if meter.fallbacks:
+            extra_info["energy_fallbacks"] = meter.fallbacks
+        extra_info["power"] = meter.power_series(first, end)
         return SegmentResult(epochs, wall, energy, state["app_id"], extra_info)
+
+    def _begin_profile(self, root_pid: int, state: dict[str, Any]) -> EpochProfile | None:
+        assert self.profiler is not None
+        extra = None
+        if not self.app.is_local:
+            extra = lambda: [p.pid for p in executor_processes(state["app_id"])]  # noqa: E731
+        try:
+            return EpochProfile(self.profiler, root_pid, extra)
+        except (PipeTuneError, OSError) as exc:
+            state["profile_error"] = str(exc)
+            return None
 
     def _check_echo(self, request: SegmentRequest, report: EpochReport) -> None:
         wrong = echo_mismatches(
@@ -185,6 +214,14 @@ class SparkSubmitBackend(Backend):
             raise EventError(
                 "the app did not receive the hyperparameters sent: " + "; ".join(wrong)
             )
+
+
+def _end_profile(profiling: EpochProfile) -> dict[str, Any]:
+    """The profile of the epoch just reported; a failure is recorded, never fatal."""
+    try:
+        return {"profile": profiling.end().to_dict()}
+    except (PipeTuneError, OSError, ValueError) as exc:
+        return {"profile_error": str(exc)}
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

@@ -1,54 +1,108 @@
-"""The metrics schema, in one place (also documented in docs/ARCHITECTURE.md).
+"""The tuner's metrics schema, in one place (also in docs/ARCHITECTURE.md). Node-side
+collectors write theirs in schema_power.py.
 
-measurement `epoch`   tags: run, trial, role, setting      fields: epoch, duration_s, eval_s,
-                      loss, accuracy, energy_j, energy_source
-measurement `segment` tags: run, trial, role, setting      fields: index, wall_s, startup_s,
-                      epochs, energy_j, energy_source, ok
+- `epoch`   tags run, trial, role, setting, epoch; fields duration_s, eval_s, loss, accuracy,
+  energy_j, energy_source
+- `segment` tags run, trial, role, setting, index; fields wall_s, startup_s, epochs, energy_j,
+  energy_source, ok
+- `profile` tags run, trial, source; fields window_s and one per feature (a perf event or a
+  proc.* counter, as a rate per second)
+- `power`   tags run, trial, node, source, domain; field watts
+
+A point's identity is measurement + tags + time, so the epoch number and segment index are
+tags: two epochs of one segment can never overwrite each other.
 """
 
 from __future__ import annotations
 
+import socket
 import time
+from typing import Any
 
 from pipetune.records import EpochReport, SegmentRecord
 from pipetune.store.base import Point
 
 EPOCH = "epoch"
 SEGMENT = "segment"
+PROFILE = "profile"
+POWER = "power"
 
 
-def epoch_point(run_id: str, trial_id: str, seg: SegmentRecord, e: EpochReport) -> Point:
+def segment_points(
+    run_id: str, trial_id: str, seg: SegmentRecord, power: list[tuple[float, float, str]]
+) -> list[Point]:
+    """Every point one finished (or failed) segment produces."""
+    now = time.time_ns()
+    points = [epoch_point(run_id, trial_id, seg, e, now) for e in seg.epochs]
+    points.append(segment_point(run_id, trial_id, seg, now))
+    if seg.profile:
+        points.append(profile_point(run_id, trial_id, seg.profile, now))
+    points += power_points(run_id, trial_id, power)
+    return points
+
+
+def epoch_point(
+    run_id: str, trial_id: str, seg: SegmentRecord, e: EpochReport, time_ns: int
+) -> Point:
+    tags = {**_tags(run_id, trial_id, seg), "epoch": str(e.epoch)}
     return Point(
         EPOCH,
-        _tags(run_id, trial_id, seg),
+        tags,
         {
-            "epoch": e.epoch,
-            "duration_s": e.duration_s,
-            "eval_s": e.eval_s,
-            "loss": e.loss if e.loss is not None else float("nan"),
-            "accuracy": e.accuracy,
-            "energy_j": e.energy.joules,
+            "duration_s": float(e.duration_s),
+            "eval_s": float(e.eval_s),
+            "loss": float(e.loss) if e.loss is not None else float("nan"),
+            "accuracy": float(e.accuracy),
+            "energy_j": float(e.energy.joules),
             "energy_source": e.energy.source,
         },
-        time.time_ns(),
+        time_ns,
     )
 
 
-def segment_point(run_id: str, trial_id: str, seg: SegmentRecord) -> Point:
+def segment_point(run_id: str, trial_id: str, seg: SegmentRecord, time_ns: int) -> Point:
     return Point(
         SEGMENT,
-        _tags(run_id, trial_id, seg),
+        {**_tags(run_id, trial_id, seg), "index": str(seg.index)},
         {
-            "index": seg.index,
-            "wall_s": seg.wall_s,
-            "startup_s": seg.startup_s,
+            "wall_s": float(seg.wall_s),
+            "startup_s": float(seg.startup_s),
             "epochs": len(seg.epochs),
-            "energy_j": seg.energy.joules,
+            "energy_j": float(seg.energy.joules),
             "energy_source": seg.energy.source,
             "ok": seg.ok,
         },
-        time.time_ns(),
+        time_ns,
     )
+
+
+def profile_point(run_id: str, trial_id: str, profile: dict[str, Any], time_ns: int) -> Point:
+    fields: dict[str, Any] = {"window_s": float(profile["window_s"])}
+    fields.update({name: float(value) for name, value in profile["features"].items()})
+    tags = {"run": run_id, "trial": trial_id, "source": str(profile["source"])}
+    return Point(PROFILE, tags, fields, time_ns)
+
+
+def power_points(
+    run_id: str, trial_id: str, samples: list[tuple[float, float, str]]
+) -> list[Point]:
+    """Power over a segment: meter samples, or the estimate's (domain says which)."""
+    node = socket.gethostname()
+    return [
+        Point(
+            POWER,
+            {
+                "run": run_id,
+                "trial": trial_id,
+                "node": node,
+                "source": source,
+                "domain": "job" if source == "estimate" else "node",
+            },
+            {"watts": float(watts)},
+            int(at * 1e9),
+        )
+        for at, watts, source in samples
+    ]
 
 
 def _tags(run_id: str, trial_id: str, seg: SegmentRecord) -> dict[str, str]:

@@ -44,6 +44,26 @@ class SegmentEnergy:
         end = Mark(time.time(), self._tree.stop())
         return end
 
+    def power_series(self, a: Mark, b: Mark, step_s: float = 1.0) -> list[tuple[float, float, str]]:
+        """Power samples over [a, b]: (unix time, watts, source). A meter is asked for the energy
+        of each `step_s` slice; the estimate differences its CPU-time samples."""
+        if not self._meters:
+            return [
+                (t, w, "estimate")
+                for t, w in self._tree.power_series(self._model)
+                if a.at <= t <= b.at
+            ]
+        series = []
+        t = a.at
+        while t + step_s <= b.at:
+            try:
+                joules = sum(m.energy(t, t + step_s).joules for m in self._meters)
+                series.append((t + step_s / 2, joules / step_s, self._meters[0].source))
+            except MeterUnavailable:
+                pass  # a gap in the meter's data: no sample rather than a made-up one
+            t += step_s
+        return series
+
     def between(self, a: Mark, b: Mark) -> Energy:
         if not self._meters:
             return self._model.energy(b.cpu - a.cpu)

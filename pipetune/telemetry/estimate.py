@@ -4,6 +4,7 @@ an idle share over the wall time. Always labelled `estimate`, never shown as a m
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ class ProcessTreeCpu:
         self._extra = extra
         self._interval = interval
         self._seen: dict[tuple[int, float], float] = {}  # (pid, create_time) → cpu seconds
+        self.history: list[tuple[float, float]] = []  # (unix time, cumulative cpu seconds)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -74,6 +76,17 @@ class ProcessTreeCpu:
         with self._lock:
             return CpuReading(time.monotonic(), sum(self._seen.values()))
 
+    def power_series(self, model: CpuPowerModel) -> list[tuple[float, float]]:
+        """(unix time at the middle of each sampling interval, estimated watts)."""
+        with self._lock:
+            history = list(self.history)
+        series = []
+        for (t0, c0), (t1, c1) in itertools.pairwise(history):
+            if t1 > t0:
+                joules = model.energy(CpuReading(t1 - t0, c1 - c0)).joules
+                series.append(((t0 + t1) / 2, joules / (t1 - t0)))
+        return series
+
     def sample(self) -> None:
         for proc in self._processes():
             try:
@@ -85,6 +98,8 @@ class ProcessTreeCpu:
                 continue
             with self._lock:
                 self._seen[key] = max(cpu, self._seen.get(key, 0.0))
+        with self._lock:
+            self.history.append((time.time(), sum(self._seen.values())))
 
     def _processes(self) -> list[psutil.Process]:
         procs: list[psutil.Process] = []

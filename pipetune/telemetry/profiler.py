@@ -1,0 +1,71 @@
+"""Profile one epoch of a running segment: perf event rates (where perf counts anything) plus
+/proc counters of the job's processes, over the epoch's window only (start-up excluded).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipetune.errors import PipeTuneError
+from pipetune.telemetry.perf import PerfStat, detect_events, parse_interval_csv
+from pipetune.telemetry.proc_counters import ProcCounters, ProcReading
+from pipetune.telemetry.profile import JobProfile, proc_profile, profile_window
+
+ExtraPids = Callable[[], list[int]] | None
+
+
+@dataclass(frozen=True)
+class ProfilerSetup:
+    """Which perf events to count (detected once per run) and how often."""
+
+    events: tuple[str, ...]
+    unsupported: tuple[str, ...]
+    interval_ms: int = 200
+    note: str = ""
+
+    @classmethod
+    def detect(cls) -> ProfilerSetup:
+        support = detect_events()
+        note = "" if support.perf_available else f"perf unavailable: {support.reason}"
+        return cls(support.supported, tuple(support.unsupported), note=note)
+
+
+class EpochProfile:
+    """One profiling window, begun when the epoch starts and ended when it is reported."""
+
+    def __init__(self, setup: ProfilerSetup, root_pid: int, extra: ExtraPids = None) -> None:
+        self._setup = setup
+        self._counters = ProcCounters(root_pid, extra).start()
+        self._perf: PerfStat | None = None
+        pids = self._counters.pids()
+        if setup.events and pids:
+            try:
+                self._perf = PerfStat(
+                    setup.events, pids=pids, interval_ms=setup.interval_ms
+                ).start()
+            except (PipeTuneError, OSError, ValueError):
+                self._perf = None  # the /proc half still profiles the epoch
+        self._begin_wall = time.time()
+        self._begin: ProcReading = self._counters.read()
+
+    def end(self) -> JobProfile:
+        end_wall = time.time()
+        proc = proc_profile(self._counters.stop() - self._begin)
+        if self._perf is None:
+            return _with_unsupported(proc, self._setup.unsupported)
+        perf = self._perf
+        text = perf.stop()
+        samples = parse_interval_csv(text)
+        counted = profile_window(samples, perf.relative(self._begin_wall), perf.relative(end_wall))
+        return counted.merged(proc)
+
+    def abort(self) -> None:
+        if self._perf is not None:
+            self._perf.close()
+        self._counters.stop()
+
+
+def _with_unsupported(profile: JobProfile, unsupported: tuple[str, ...]) -> JobProfile:
+    return JobProfile(profile.features, profile.source, profile.window_s, unsupported)
