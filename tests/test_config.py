@@ -185,33 +185,62 @@ def test_cli_dry_run_prints_plan(project: Path) -> None:
 
 
 def test_pdu_meter_needs_an_outlet_for_every_node(tmp_path: Path) -> None:
-    path = write_project(tmp_path, {
-        "nodes": ["n1", "n2"],
-        "powerMeter": {"type": "pdu", "url": "http://127.0.0.1:9", "outlets": {"n1": 3, "n9": -1}},
-    })
+    path = write_project(
+        tmp_path,
+        {
+            "nodes": ["n1", "n2"],
+            "powerMeter": {
+                "type": "pdu",
+                "url": "http://127.0.0.1:9",
+                "outlets": {"n1": 3, "n9": -1},
+            },
+        },
+    )
     found = problems(path)
-    assert '$.powerMeter.outlets.n9: expected an outlet number ≥ 0, found -1' in found
-    assert any(p.startswith("$.powerMeter.outlets.n9: expected a node listed in $.nodes") for p in found)
+    assert "$.powerMeter.outlets.n9: expected an outlet number ≥ 0, found -1" in found
+    assert any(
+        p.startswith("$.powerMeter.outlets.n9: expected a node listed in $.nodes") for p in found
+    )
     assert any(p.startswith('$.powerMeter.outlets: expected an entry for node "n2"') for p in found)
 
 
 def test_pcm_meter_needs_files_and_a_real_time_zone(tmp_path: Path) -> None:
-    path = write_project(tmp_path, {"powerMeter": {"type": "pcm", "files": {"localhost": "pcm.csv"},
-                                                   "timezone": "Mars/Olympus"}})
+    path = write_project(
+        tmp_path,
+        {
+            "powerMeter": {
+                "type": "pcm",
+                "files": {"localhost": "pcm.csv"},
+                "timezone": "Mars/Olympus",
+            }
+        },
+    )
     assert [p for p in problems(path)] == [
         '$.powerMeter.timezone: expected the IANA time zone of the PCM host, e.g. "Europe/Zurich", '
         "found \"unknown zone 'Mars/Olympus'\""
     ]
-    ok = write_project(tmp_path, {"powerMeter": {"type": "pcm", "files": {"localhost": "pcm.csv"},
-                                                 "timezone": "Europe/Zurich"}})
+    ok = write_project(
+        tmp_path,
+        {
+            "powerMeter": {
+                "type": "pcm",
+                "files": {"localhost": "pcm.csv"},
+                "timezone": "Europe/Zurich",
+            }
+        },
+    )
     power = load_config(ok).power
     assert power.meter == "pcm" and power.options["files"] == {"localhost": tmp_path / "pcm.csv"}
 
 
 def test_influx_store_config_refuses_a_password(tmp_path: Path) -> None:
-    path = write_project(tmp_path, {"metrics": {"store": "influxdb", "port": 8087, "password": "x"}})
+    path = write_project(
+        tmp_path, {"metrics": {"store": "influxdb", "port": 8087, "password": "x"}}
+    )
     found = problems(path)
-    assert any(p.startswith("$.metrics.password: expected no password in pipetune.conf") for p in found)
+    assert any(
+        p.startswith("$.metrics.password: expected no password in pipetune.conf") for p in found
+    )
     ok = write_project(tmp_path, {"metrics": {"store": "influxdb", "port": 8087, "database": "db"}})
     store = load_config(ok).store
     assert (store.kind, store.port, store.database) == ("influxdb", 8087, "db")
