@@ -161,3 +161,39 @@ def test_killed_run_resumes_and_finishes_every_trial_exactly_once(tmp_path: Path
 
     store = SqliteStore(tmp_path / "runs" / "metrics.sqlite")
     assert len(store.query("epoch", {"run": run_dir.name})) == 6
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
+    conf = write_project(tmp_path, {**SMALL, "search": {"trials": 1, "epochs": 2, "seed": 3}})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipetune", "--config", str(conf), "--mode", "v1"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        runs = tmp_path / "runs"
+        dirs = [p for p in runs.iterdir() if p.is_dir()] if runs.exists() else []
+        journaled = dirs and (dirs[0] / "journal.jsonl").exists()
+        if journaled and any(e["type"] == "epoch" for e in journal(dirs[0])):
+            break
+        assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    run_dir = only_run_dir(tmp_path)
+    assert f"pipetune --resume {run_dir}" in out
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+    assert journal(run_dir)[-1]["type"] == "run_interrupted"
+    leftover = subprocess.run(
+        ["pgrep", "-f", str(run_dir / "trials")], capture_output=True, text=True
+    )
+    assert leftover.stdout.strip() == ""  # no JVM or app process left behind
+
+    resumed = pipetune("--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["trials"][0]["epochs"] == 2

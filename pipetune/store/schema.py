@@ -21,6 +21,7 @@ from typing import Any
 
 from pipetune.records import EpochReport, SegmentRecord
 from pipetune.store.base import Point
+from pipetune.store.schema_power import DOMAIN_BY_SOURCE
 
 EPOCH = "epoch"
 SEGMENT = "segment"
@@ -96,7 +97,7 @@ def power_points(
                 "trial": trial_id,
                 "node": node,
                 "source": source,
-                "domain": "job" if source == "estimate" else "node",
+                "domain": DOMAIN_BY_SOURCE.get(source, source),
             },
             {"watts": float(watts)},
             int(at * 1e9),

@@ -44,6 +44,15 @@ COUNTER_FIELDS: tuple[str, ...] = (RATE_PER_S,)
 WALL = "wall"
 """The `domain` of a whole node's wall power (a PDU outlet)."""
 
+DOMAIN_BY_SOURCE: dict[str, str] = {
+    "pdu": WALL,
+    "rapl": "package+dram",
+    "pcm": "package",
+    "nvml": "gpu",
+    "estimate": "job",  # the tuner's estimate covers the job's processes, not the node
+}
+"""The `domain` tag the tuner writes for a whole-meter power sample of each source."""
+
 
 def seconds_to_ns(t: float) -> int:
     """Unix seconds (`time.time()`) as the integer nanoseconds a point carries."""

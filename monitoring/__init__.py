@@ -1,0 +1,1 @@
+"""Node-side collectors: power meters and perf counters, pushed to InfluxDB."""
