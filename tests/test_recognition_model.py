@@ -1,0 +1,286 @@
+"""Recognizer with real scikit-learn: recurring jobs recognised, far jobs unknown, the feature
+set checked, k by silhouette, the refit schedule, and the table rebuilt across refits."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from pipetune.errors import PipeTuneError
+from pipetune.recognition import (
+    FeatureMismatch,
+    InvalidObservation,
+    Observation,
+    Recognizer,
+    RecognizerSettings,
+)
+from pipetune.recognition.model import THRESHOLD_FLOOR, fit_model, thresholds
+from tests.test_recognition_profiles import (
+    BEST,
+    DURATION,
+    FAR,
+    KNOWN,
+    observation,
+    profile,
+    training_set,
+)
+
+
+def fitted(seed: int = 1, **settings: object) -> Recognizer:
+    rec = Recognizer(DURATION, RecognizerSettings(**{"refit_every": 1000, **settings}))
+    for obs in training_set(np.random.default_rng(seed)):
+        rec.observe(obs)
+    assert rec.fit()
+    return rec
+
+
+@pytest.fixture(scope="module")
+def rec() -> Recognizer:
+    return fitted()
+
+
+def test_recurring_runs_are_recognised_with_their_best_setting(rec):
+    rng = np.random.default_rng(7)
+    clusters = set()
+    for job in KNOWN:
+        for _ in range(3):
+            r = rec.lookup(observation(job, rng, probed=False))
+            assert r.hit, r.reason
+            assert r.setting == BEST[job]
+            assert r.metric == "duration"
+            assert r.observations == 6
+            assert r.distance is not None and r.threshold is not None
+            assert r.distance <= r.threshold
+            assert set(r.values or {}) == {"epoch_s", "energy_j"}
+            clusters.add((job, r.cluster))
+    assert len({c for _, c in clusters}) == 3  # one cluster per job, one job per cluster
+    assert len(clusters) == 3
+
+
+def test_a_far_job_is_unknown_not_forced_into_the_nearest_cluster(rec):
+    r = rec.lookup(observation(FAR, np.random.default_rng(8)))
+    assert not r.hit
+    assert r.setting is None
+    assert r.distance is not None and r.threshold is not None and r.distance > r.threshold
+    assert r.reason.startswith(f"unknown job: distance {r.distance:.3g} > threshold")
+    assert f"of the nearest cluster {r.cluster}" in r.reason
+
+
+def test_a_known_job_metered_by_another_source_is_a_feature_mismatch(rec):
+    obs = observation("lenet5-mnist", np.random.default_rng(9), energy_source="estimate")
+    with pytest.raises(FeatureMismatch, match=r"missing job\.power_w\[rapl\]") as err:
+        rec.lookup(obs)
+    assert err.value.extra == ("job.power_w[estimate]",)
+
+
+@pytest.mark.parametrize(
+    ("args", "missing", "extra"),
+    [
+        ({"extra": {"node-loads": 3e7}}, (), ("node-loads",)),
+        ({"drop": ("LLC-loads",)}, ("LLC-loads",), ()),
+        ({"extra": {"node-loads": 3e7}, "drop": ("cycles",)}, ("cycles",), ("node-loads",)),
+    ],
+)
+def test_a_different_feature_set_raises_naming_what_differs(rec, args, missing, extra):
+    obs = observation("lenet5-mnist", np.random.default_rng(10), **args)
+    with pytest.raises(FeatureMismatch) as err:
+        rec.lookup(obs)
+    assert isinstance(err.value, PipeTuneError)
+    assert (err.value.missing, err.value.extra) == (missing, extra)
+    for name in missing + extra:
+        assert name in str(err.value)
+
+
+def test_excluded_features_and_constant_features_do_not_matter(rec):
+    names = rec.model.scaler.names
+    assert "proc.threads" not in names and "task-clock" not in names
+    assert {"job.batch_size", "job.s_per_sample", "job.power_w[rapl]"} <= set(names)
+    assert "proc.major_faults" in names  # 0 in every run: std floored, no division by 0
+    i = names.index("proc.major_faults")
+    assert rec.model.scaler.std[i] > 0
+    # A level or a meaningless system-wide counter may change freely.
+    obs = observation("cnn-news20", np.random.default_rng(11))
+    wild = {**obs.profile.features, "proc.threads": 9999.0, "task-clock": 1.0}
+    wild_obs = Observation(
+        type(obs.profile)(wild, "perf+proc", 30.0),
+        64,
+        obs.epoch_s,
+        obs.samples,
+        obs.energy_j,
+        "rapl",
+    )
+    assert rec.lookup(wild_obs).hit
+
+
+def test_order_is_by_name_never_by_position(rec):
+    obs = observation("lstm-news20", np.random.default_rng(12))
+    shuffled = dict(reversed(list(obs.profile.features.items())))
+    raw = rec.settings.features.raw(obs)
+    assert (
+        rec.model.scaler.row(raw).tolist()
+        == rec.model.scaler.row(dict(reversed(raw.items()))).tolist()
+    )
+    assert list(shuffled) != list(obs.profile.features)
+
+
+def test_k_is_chosen_by_silhouette_and_finds_the_three_jobs(rec):
+    assert rec.model.k == 3
+    assert rec.model.k_rule.startswith("silhouette: best")
+    sil = rec.model.silhouettes
+    assert set(sil) == set(range(2, 9))
+    assert max(sil, key=sil.get) == 3
+    assert sorted(rec.model.sizes) == [6, 6, 6]
+
+
+def test_one_job_only_gives_one_cluster():
+    rng = np.random.default_rng(13)
+    rec = Recognizer(DURATION)
+    for _ in range(8):
+        rec.observe(observation("lstm-news20", rng))
+    assert rec.fitted and rec.model.k == 1
+    assert rec.model.k_rule.startswith("no structure")
+    assert rec.lookup(observation("lstm-news20", rng)).hit
+    assert not rec.lookup(observation("lenet5-mnist", rng)).hit
+
+
+def test_a_given_k_is_used():
+    rec = fitted(k=2)
+    assert rec.model.k == 2 and rec.model.k_rule == "given"
+
+
+def test_not_fitted_below_the_minimum_or_when_all_identical():
+    rng = np.random.default_rng(14)
+    rec = Recognizer(DURATION)
+    r = rec.lookup(observation("lenet5-mnist", rng))
+    assert not r.hit and r.reason == "model not fitted: no observations yet"
+    for job in ("lenet5-mnist", "cnn-news20"):
+        rec.observe(observation(job, rng))
+    r = rec.lookup(observation("lenet5-mnist", rng, extra={"anything": 1.0}))  # no check yet
+    assert not r.hit and r.reason == "model not fitted: 2 profiles, need 4"
+    same = observation("lenet5-mnist", rng)
+    twins = Recognizer(DURATION)
+    for _ in range(5):
+        twins.observe(same)
+    assert not twins.fitted
+    assert twins.lookup(same).reason == "model not fitted: all 5 profiles are identical"
+
+
+def test_thresholds_small_clusters_borrow_from_the_others():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    distances = np.array([1.0, 1.0, 1.0, 2.0, 0.6, 0.6, 0.0])
+    t = thresholds(labels, distances, 3)
+    own0 = 1.5 * np.sqrt(5 / 3) * np.percentile([1.0, 1.0, 1.0, 2.0], 95)
+    assert t[0] == pytest.approx(own0)
+    assert t[1] == pytest.approx(own0)  # two members: the others' median beats its own 1.56
+    assert t[2] == pytest.approx(own0)  # a singleton: the others' median
+    wide = thresholds(np.array([0, 0, 0, 1, 1]), np.array([0.1, 0.1, 0.1, 3.0, 3.0]), 2)
+    assert wide[1] == pytest.approx(1.5 * np.sqrt(3) * 3.0)  # two members, far apart: its own
+    assert thresholds(np.array([0, 0, 0]), np.zeros(3), 1)[0] == THRESHOLD_FLOOR
+
+
+def test_refit_schedule_and_fit_from_the_minimum():
+    rng = np.random.default_rng(15)
+    rec = Recognizer(DURATION, RecognizerSettings(refit_every=3))
+    obs = training_set(rng, runs=3)
+    for o in obs[:3]:
+        rec.observe(o)
+    assert not rec.fitted and rec.status == "model not fitted: 3 profiles, need 4"
+    note = rec.observe(obs[3])  # unfitted: tries at every observation once there are 4
+    assert rec.fitted and rec.model.fitted_on == 4 and "refitted" in note
+    rec.observe(obs[4])
+    rec.observe(obs[5])
+    assert rec.model.fitted_on == 4 and rec.pending == 2
+    rec.observe(obs[6])
+    assert rec.model.fitted_on == 7 and rec.pending == 0
+    rec.observe(obs[7])
+    assert rec.fit() and rec.model.fitted_on == 8 and rec.pending == 0  # explicit fit
+
+
+def test_table_is_rebuilt_when_refits_relabel_the_clusters():
+    rng = np.random.default_rng(0)
+    rec = Recognizer(DURATION, RecognizerSettings(refit_every=3))
+    for o in training_set(rng, runs=2):
+        rec.observe(o)
+    mappings = []
+    for job in ("cnn-news20",) * 3 + ("lstm-news20",) * 3:
+        rec.observe(observation(job, rng))
+        if rec.pending:
+            continue
+        mapping = {}
+        for j in KNOWN:
+            r = rec.lookup(observation(j, rng, probed=False))
+            assert r.hit and r.setting == BEST[j], r.reason
+            mapping[j] = r.cluster
+        mappings.append(mapping)
+        cells = {(c, e.setting.label()) for c, _, e in rec.knowledge.rows()}
+        assert cells == {
+            (mapping[j], ",".join(f"{k}={v}" for k, v in BEST[j].items())) for j in KNOWN
+        }
+    assert len(mappings) == 2 and mappings[0] != mappings[1]  # ids did change between fits
+
+
+def test_an_unknown_observation_waits_for_the_refit():
+    rec = fitted()
+    rng = np.random.default_rng(16)
+    note = rec.observe(observation(FAR, rng))
+    assert note.startswith("stored as an unknown job")
+    assert all(e.job != FAR for _, _, e in rec.knowledge.rows())
+
+
+def test_observation_descriptors_are_validated():
+    p = profile("lenet5-mnist", np.random.default_rng(17))
+    with pytest.raises(InvalidObservation) as err:
+        Observation(p, batch_size=0, epoch_s=float("nan"), samples=True, energy_j=-1.0)
+    assert [q.path for q in err.value.problems] == ["batch_size", "samples", "epoch_s", "energy_j"]
+
+
+def test_fit_model_reports_why_not():
+    rows = np.ones((3, 2))
+    assert fit_model(("a", "b"), rows).reason == "model not fitted: 3 profiles, need 4"
+    two = np.array([[1.0, 1.0], [1.0, 1.0], [5.0, 5.0], [5.0, 5.0]])
+    assert "k = 3 but only 2 distinct" in fit_model(("a", "b"), two, k=3).reason
+    model, labels = fit_model(("a", "b"), two[1:3], min_observations=2)
+    assert model.k == 1 and model.k_rule.startswith("one cluster: too few profiles")
+    assert labels.tolist() == [0, 0]
+
+
+def test_describe_is_json_friendly_and_complete(rec):
+    d = rec.describe()
+    json.dumps(d, allow_nan=False)
+    assert d["fitted"] and d["k"] == 3 and d["k_rule"].startswith("silhouette")
+    assert d["observations"] == 18 and d["status"] == "fitted on 18 of 18 observations"
+    assert sorted(c["size"] for c in d["clusters"]) == [6, 6, 6]
+    assert sorted(next(iter(c["jobs"])) for c in d["clusters"]) == sorted(KNOWN)
+    assert all(c["threshold"] > 0 and len(c["distinctive"]) == 3 for c in d["clusters"])
+    assert len(d["knowledge"]) == 3 and {k["count"] for k in d["knowledge"]} == {6}
+    assert d["replaced"] == [] and d["feature_names"] == list(rec.model.scaler.names)
+    empty = Recognizer(DURATION).describe()
+    assert not empty["fitted"] and empty["status"] == "model not fitted: no observations yet"
+
+
+def test_lookup_latency(rec, capsys):
+    rng = np.random.default_rng(18)
+    queries = [observation(j, rng, probed=False) for j in (*KNOWN, FAR)] * 250
+    start = time.perf_counter()
+    for q in queries:
+        rec.lookup(q)
+    per_call = (time.perf_counter() - start) / len(queries)
+    with capsys.disabled():
+        print(
+            f"\nrecognition lookup: {per_call * 1e6:.1f} µs per call over {len(queries)} calls "
+            f"({len(rec.model.scaler.names)} features, k = {rec.model.k})"
+        )
+
+
+def test_fit_uses_the_most_common_feature_set_and_says_how_many_it_left_out():
+    rng = np.random.default_rng(19)
+    rec = Recognizer(DURATION, RecognizerSettings(refit_every=1000))
+    for obs in training_set(rng, runs=4):
+        rec.observe(obs)
+    rec.observe(observation("lenet5-mnist", rng, drop=("LLC-loads",)))  # perf lost an event
+    assert rec.fit()
+    assert rec.status == "fitted on 12 of 13 observations (1 left out: a different feature set)"
+    assert "LLC-loads" in rec.model.scaler.names
