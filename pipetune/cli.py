@@ -38,6 +38,9 @@ DEFAULT_CONFIG = "pipetune.conf"
 @click.option(
     "--dry-run", is_flag=True, help="Validate the config and print the plan; run nothing."
 )
+@click.option(
+    "--no-recognition", is_flag=True, help="Do not recognise recurring jobs: probe every trial."
+)
 @click.option("--quiet", is_flag=True, help="No progress lines (for scripts).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(package_name="pipetune")
@@ -48,6 +51,7 @@ def main(
     mode: str | None,
     resume_dir: str | None,
     dry_run: bool,
+    no_recognition: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -59,7 +63,7 @@ def main(
     if ctx.invoked_subcommand is not None:
         return
     try:
-        _tune(config_path, mode, resume_dir, dry_run, quiet)
+        _tune(config_path, mode, resume_dir, dry_run, quiet, no_recognition)
     except ConfigError as exc:
         _fail(str(exc), exc.exit_code)
     except PipeTuneError as exc:
@@ -74,6 +78,7 @@ def _tune(
     resume_dir: str | None,
     dry_run: bool,
     quiet: bool,
+    no_recognition: bool = False,
 ) -> None:
     from pipetune.config import check_mode, load_config
     from pipetune.progress import Progress
@@ -86,7 +91,9 @@ def _tune(
             )
         run_dir = Path(resume_dir)
         config = load_snapshot(run_dir)
-        mode = Mode(mode_name or _journaled_mode(run_dir))
+        started = _run_started(run_dir)
+        mode = Mode(mode_name or started.get("mode", "pipetune"))
+        no_recognition = not started.get("recognition", True)
     else:
         config = load_config(config_path or DEFAULT_CONFIG)
         mode = Mode(mode_name or "pipetune")
@@ -109,7 +116,16 @@ def _tune(
     progress.note(f"run directory: {run_dir}")
     from pipetune.tuner import Tuner
 
-    tuner = Tuner(config, mode, backend, store, progress, run_dir, energy.describe())
+    recognition = None
+    if mode is Mode.PIPETUNE and config.recognition.enabled and not no_recognition:
+        from pipetune.recognition.service import RecognitionService
+
+        recognition = RecognitionService(
+            config.recognition, config.probing.objective, job=config.app.name
+        )
+        if recognition.problem:
+            progress.note(f"note: {recognition.problem}")
+    tuner = Tuner(config, mode, backend, store, progress, run_dir, energy.describe(), recognition)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     energy.start()
     try:
@@ -123,10 +139,12 @@ def _tune(
         _fail("error: no trial finished (see the segment logs in the run directory)", 1)
 
 
-def _journaled_mode(run_dir: Path) -> str:
-    from pipetune.journal import RunState, read_events
+def _run_started(run_dir: Path) -> dict[str, Any]:
+    """The journal's first event: how the run was started (mode, recognition on or off)."""
+    from pipetune.journal import read_events
 
-    return RunState.replay(read_events(run_dir / "journal.jsonl")).mode or "pipetune"
+    events = read_events(run_dir / "journal.jsonl")
+    return next((e for e in events if e["type"] == "run_started"), {})
 
 
 def _print_summary(summary: dict[str, Any], run_dir: Path, quiet: bool) -> None:
@@ -188,3 +206,12 @@ def doctor(config_path: str | None) -> None:
         click.echo(check.line())
     if any(c.required and not c.ok for c in checks):
         _fail("doctor: a required part is missing (see FAIL above)", 1)
+
+
+def _register_subcommands() -> None:
+    from pipetune.cli_clustering import clustering
+
+    main.add_command(clustering)
+
+
+_register_subcommands()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.config_check import Checker, is_number, normalise_memory, show
+from pipetune.config_recognition import RecognitionConfig, parse_recognition
 from pipetune.config_telemetry import PowerConfig, StoreConfig, parse_power, parse_store
 from pipetune.errors import ConfigError, Problem
 
@@ -31,6 +32,7 @@ _TOP_KEYS = {
     "probing",
     "metrics",
     "runsDir",
+    "clustering",
 }
 _APP_KEYS = {
     "name",
@@ -141,6 +143,7 @@ class TuningConfig:
     store: StoreConfig
     nodes: tuple[str, ...]
     runs_dir: Path
+    recognition: RecognitionConfig
     raw: dict[str, Any]
     raw_app: dict[str, Any]
 
@@ -170,6 +173,9 @@ def parse_config(raw: Any, source: Path, raw_app: Any = None) -> TuningConfig:
     power = parse_power(c, raw.get("powerMeter", "auto"), nodes, base_dir)
     store = parse_store(c, raw.get("metrics", {}), base_dir)
     runs_dir = base_dir / c.string("$.runsDir", raw.get("runsDir", "runs"))
+    raw_hyper = raw.get("hyperParameters")
+    names = set(raw_hyper) if isinstance(raw_hyper, dict) else set()
+    recognition = parse_recognition(c, raw.get("clustering", {}), base_dir, names)
     if app is not None:
         for hp in hyper:
             if hp.name not in app.hyperparameter_flags:
@@ -193,6 +199,7 @@ def parse_config(raw: Any, source: Path, raw_app: Any = None) -> TuningConfig:
         store=store,
         nodes=nodes,
         runs_dir=runs_dir,
+        recognition=recognition,
         raw=raw,
         raw_app=raw_app,
     )

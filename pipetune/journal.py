@@ -65,6 +65,7 @@ class TrialState:
     segments: list[SegmentRecord] = field(default_factory=list)
     error: str | None = None
     accuracy: float | None = None
+    recognition: dict[str, Any] | None = None  # the look-up after the profiling epoch
 
 
 @dataclass
@@ -100,6 +101,9 @@ class RunState:
             self.trials[event["trial"]].segments.append(segment_from_event(event))
         elif kind == "trial_restarted":
             self.trials[event["trial"]].segments.clear()
+            self.trials[event["trial"]].recognition = None
+        elif kind == "recognition":
+            self.trials[event["trial"]].recognition = event["result"]
         elif kind == "trial_done":
             trial = self.trials[event["trial"]]
             trial.status, trial.accuracy = "done", event["accuracy"]

@@ -15,17 +15,21 @@ from typing import Any
 
 from pipetune.journal import RunState, TrialState
 from pipetune.probing.plan import TrialPlan
-from pipetune.records import Energy, Role, SystemSetting
+from pipetune.records import Energy, Role, SettingSource, SystemSetting
 
 
 def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) -> dict[str, Any]:
     segments = trial.segments
     epochs = sorted((e for s in segments if s.ok for e in s.epochs), key=lambda e: e.epoch)
-    probe_s = sum(e.wall_s for s in segments if s.ok and s.role is Role.PROBE for e in s.epochs)
-    train_s = sum(e.wall_s for s in segments if s.ok and s.role is Role.TRAIN for e in s.epochs)
+    chosen, source = plan.chosen(segments)
+    # A recognised trial's profiling epoch trained at the default setting: it was no probe.
+    probing = source is not SettingSource.RECOGNIZED
+    probe_s = sum(
+        e.wall_s for s in segments if s.ok and s.role is Role.PROBE and probing for e in s.epochs
+    )
+    train_s = sum(e.wall_s for s in segments if s.ok for e in s.epochs) - probe_s
     total_s = sum(s.wall_s for s in segments)
     energy = sum((s.energy for s in segments), Energy.zero())
-    chosen, source = plan.chosen(segments)
     probes = []
     for p in plan.probes(segments):
         entry: dict[str, Any] = {
@@ -51,6 +55,8 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
         },
         "epochs": len(epochs),
         "segments": len(segments),
+        "probe_epochs": sum(1 for s in segments if s.role is Role.PROBE) if probing else 0,
+        "recognition": trial.recognition,
         "profile": next((s.profile for s in segments if s.profile), None),
         "accuracy": epochs[-1].accuracy if epochs and trial.status == "done" else None,
         "time": {

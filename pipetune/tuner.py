@@ -28,6 +28,7 @@ from pipetune.journal import (
 from pipetune.probing.candidates import default_setting, probe_budget, probe_candidates
 from pipetune.probing.plan import FixedPlan, PipelinedPlan, TrialPlan, epochs_done
 from pipetune.progress import Progress
+from pipetune.recognition.service import RecognitionService
 from pipetune.records import (
     Energy,
     EpochReport,
@@ -35,6 +36,7 @@ from pipetune.records import (
     SegmentRecord,
     SegmentRequest,
     SettingSource,
+    SystemSetting,
 )
 from pipetune.results import run_summary, trial_summary, write_results
 from pipetune.search import HyperparameterSearch, Suggestion
@@ -92,6 +94,7 @@ class Tuner:
         progress: Progress,
         run_dir: Path,
         meter_description: str,
+        recognition: RecognitionService | None = None,
     ) -> None:
         self.config = config
         self.mode = mode
@@ -100,6 +103,7 @@ class Tuner:
         self.progress = progress
         self.paths = RunPaths(run_dir)
         self.meter_description = meter_description
+        self.recognition = recognition if mode is Mode.PIPETUNE else None
         self.default = default_setting(config.system_parameters)
         self.search = HyperparameterSearch(
             config.hyperparameters,
@@ -134,6 +138,7 @@ class Tuner:
                     mode=self.mode.value,
                     planned_trials=self.planned,
                     version=__version__,
+                    recognition=self.recognition is not None,
                 )
             )
         try:
@@ -178,6 +183,7 @@ class Tuner:
         if known is not None:
             stop_orphans(trial.checkpoint)
             self._reconcile_checkpoint(trial)
+        self._apply_recognition(trial, plan)
         self.progress.trial_started(trial_id, number, self.planned, trial.hyperparameters)
         accuracy = self._run_segments(trial, plan)
         self.search.tell(number, accuracy)
@@ -242,10 +248,16 @@ class Tuner:
             )
             notes = {k: v for k, v in result.extra.items() if k not in ("power", "profile")}
             self._record_segment(trial, record, "segment_done", result.extra.get("power"), notes)
+            if index == 0 and self.recognition is not None and trial.recognition is None:
+                self._recognize(trial, plan)
         accuracy = sorted(
             (e for s in trial.segments if s.ok for e in s.epochs), key=lambda e: e.epoch
         )[-1].accuracy
         self.state.apply(self._journal("trial_done", trial=trial.trial_id, accuracy=accuracy))
+        if self.recognition is not None and trial.segments:
+            obs = self.recognition.observation(trial.hyperparameters, trial.segments[0])
+            note = self.recognition.learn(obs, plan.probes(trial.segments))
+            self._journal("learned", trial=trial.trial_id, note=note)
         return accuracy
 
     # ------------------------------------------------------------------ helpers
@@ -259,6 +271,27 @@ class Tuner:
         candidates = probe_candidates(self.config.system_parameters, self.config.probing.strategy)
         budget = probe_budget(len(candidates), epochs, self.config.probing.budget)
         return PipelinedPlan(epochs, candidates[:budget], self.config.probing.objective)
+
+    def _recognize(self, trial: TrialState, plan: TrialPlan) -> None:
+        """After the profiling epoch: a confident hit skips the remaining probes."""
+        assert self.recognition is not None
+        obs = self.recognition.observation(trial.hyperparameters, trial.segments[0])
+        result = self.recognition.lookup(obs)
+        self.state.apply(self._journal("recognition", trial=trial.trial_id, result=result))
+        self._apply_recognition(trial, plan)
+        if result["hit"]:
+            self.progress.note(
+                f"{trial.trial_id}: recognised (cluster {result.get('cluster')}, distance "
+                f"{result.get('distance', 0):.2f} ≤ {result.get('threshold', 0):.2f}): "
+                f"{SystemSetting.of(result['setting']).label()}, no probes"
+            )
+        else:
+            self.progress.note(f"{trial.trial_id}: not recognised ({result['reason']}); probing")
+
+    def _apply_recognition(self, trial: TrialState, plan: TrialPlan) -> None:
+        hit = trial.recognition and trial.recognition.get("hit")
+        if hit and isinstance(plan, PipelinedPlan):
+            plan.recognized = SystemSetting.of(trial.recognition["setting"])  # type: ignore[index]
 
     def _on_epoch(self, trial: TrialState, planned: Any) -> Any:
         def on_epoch(report: EpochReport) -> None:

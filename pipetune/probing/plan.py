@@ -84,6 +84,9 @@ class PipelinedPlan(TrialPlan):
             raise ValueError("a pipelined trial needs ≥ 1 candidate and ≥ 2 epochs")
         self.candidates = candidates[: epochs - 1]
         self.objective = objective
+        # Set when a recognised recurring job is handed its best known setting after the
+        # profiling epoch: the remaining candidates are then not probed.
+        self.recognized: SystemSetting | None = None
 
     def phase(self, history: list[SegmentRecord]) -> Phase:
         if epochs_done(history) >= self.epochs:
@@ -91,6 +94,8 @@ class PipelinedPlan(TrialPlan):
         probed = [s for s in history if s.role is Role.PROBE]
         if not probed:
             return Phase.PROFILING
+        if self.recognized is not None:
+            return Phase.SETTLED
         trained = any(s.role is Role.TRAIN for s in history)
         if len(probed) < len(self.candidates) and not trained:
             return Phase.PROBING
@@ -103,10 +108,12 @@ class PipelinedPlan(TrialPlan):
         if phase in (Phase.PROFILING, Phase.PROBING):
             tried = sum(1 for s in history if s.role is Role.PROBE)
             return PlannedSegment(self.candidates[tried], 1, Role.PROBE)
-        best = select_best(self.probes(history), self.objective)
-        return PlannedSegment(best.setting, self.epochs - epochs_done(history), Role.TRAIN)
+        best = self.recognized or select_best(self.probes(history), self.objective).setting
+        return PlannedSegment(best, self.epochs - epochs_done(history), Role.TRAIN)
 
     def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+        if self.recognized is not None:
+            return []  # the profiling epoch was training at the default, not a comparison
         results = []
         for seg in history:
             if seg.role is not Role.PROBE:
@@ -124,6 +131,8 @@ class PipelinedPlan(TrialPlan):
         return results
 
     def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
+        if self.recognized is not None:
+            return self.recognized, SettingSource.RECOGNIZED
         trained = [s for s in history if s.role is Role.TRAIN]
         if trained:
             return trained[-1].setting, SettingSource.PROBED
@@ -132,5 +141,7 @@ class PipelinedPlan(TrialPlan):
         return None, SettingSource.PROBED
 
     def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:
+        if self.recognized is not None:
+            return False
         default_ok = any(s.ok and s.role is Role.PROBE for s in history)
         return failed.role is Role.PROBE and failed.setting != self.candidates[0] and default_ok
