@@ -220,3 +220,23 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["trials"][0]["epochs"] == 2
+
+
+def test_a_recurring_job_is_recognised_on_its_second_run(tmp_path: Path) -> None:
+    conf = write_project(tmp_path, {**SMALL, "clustering": {"path": "model.json"}})
+    first = pipetune("--config", str(conf), "--quiet", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (tmp_path / "model.json").is_file()
+    second = pipetune("--config", str(conf), "--quiet", cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    runs = sorted(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    before, after = (json.loads((r / "summary.json").read_text())["trials"] for r in runs)
+    for old, new in zip(before, after, strict=True):
+        assert old["system"]["source"] == "probed" and old["probe_epochs"] == 2
+        assert new["hyperparameters"] == old["hyperparameters"]  # same seed, same trials
+        assert new["recognition"]["hit"], new["recognition"]
+        assert new["system"]["source"] == "recognized"
+        assert new["probe_epochs"] == 0 and new["system"]["probes"] == []
+        assert new["time"]["probe_s"] == 0
+        assert new["system"]["chosen"] == old["system"]["chosen"]  # what the first run found best
+        assert new["segments"] == 2  # the profiling epoch, then the rest at the setting
