@@ -10,12 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipetune.spark_env import discover
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.influxd import free_port
 
 
 def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
