@@ -165,6 +165,7 @@ class Tuner:
             if known.status != "running":
                 self.search.tell(number, known.accuracy)
                 self.plans[trial_id] = self._plan(suggestion)
+                apply_recognition(known, self.plans[trial_id])  # its summary says why
                 return
         plan = self.plans[trial_id] = self._plan(suggestion)
         if known is None:
@@ -183,7 +184,7 @@ class Tuner:
         if known is not None:
             stop_orphans(trial.checkpoint)
             self._reconcile_checkpoint(trial)
-        self._apply_recognition(trial, plan)
+        apply_recognition(trial, plan)
         self.progress.trial_started(trial_id, number, self.planned, trial.hyperparameters)
         accuracy = self._run_segments(trial, plan)
         self.search.tell(number, accuracy)
@@ -278,7 +279,7 @@ class Tuner:
         obs = self.recognition.observation(trial.hyperparameters, trial.segments[0])
         result = self.recognition.lookup(obs)
         self.state.apply(self._journal("recognition", trial=trial.trial_id, result=result))
-        self._apply_recognition(trial, plan)
+        apply_recognition(trial, plan)
         if result["hit"]:
             self.progress.note(
                 f"{trial.trial_id}: recognised (cluster {result.get('cluster')}, distance "
@@ -287,11 +288,6 @@ class Tuner:
             )
         else:
             self.progress.note(f"{trial.trial_id}: not recognised ({result['reason']}); probing")
-
-    def _apply_recognition(self, trial: TrialState, plan: TrialPlan) -> None:
-        hit = trial.recognition and trial.recognition.get("hit")
-        if hit and isinstance(plan, PipelinedPlan):
-            plan.recognized = SystemSetting.of(trial.recognition["setting"])  # type: ignore[index]
 
     def _on_epoch(self, trial: TrialState, planned: Any) -> Any:
         def on_epoch(report: EpochReport) -> None:
@@ -356,6 +352,13 @@ class Tuner:
     def _journal(self, kind: str, **fields: Any) -> dict[str, Any]:
         assert self.journal is not None
         return self.journal.append(kind, **fields)
+
+
+def apply_recognition(trial: TrialState, plan: TrialPlan) -> None:
+    """A journaled hit settles the plan on the recognised setting (also on resume)."""
+    hit = trial.recognition and trial.recognition.get("hit")
+    if hit and isinstance(plan, PipelinedPlan):
+        plan.recognized = SystemSetting.of(trial.recognition["setting"])  # type: ignore[index]
 
 
 def stop_orphans(checkpoint: str) -> None:

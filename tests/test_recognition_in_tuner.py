@@ -121,3 +121,32 @@ def test_clustering_config_is_validated(tmp_path: Path) -> None:
         p.startswith("$.clustering.batchParameter: expected the hyperparameter") for p in found
     )
     assert "$.clustering.k: expected a whole number ≥ 1, found 0" in found
+
+
+def test_a_resumed_run_keeps_a_finished_trials_recognition(tmp_path: Path) -> None:
+    """Replaying the journal restores the look-up, so the summary still says 'recognized'."""
+    from pipetune.journal import RunState
+
+    events = [
+        {"type": "run_started", "run_id": "r", "mode": "pipetune", "planned_trials": 1},
+        {
+            "type": "trial_started",
+            "trial": "t000",
+            "number": 0,
+            "hyperparameters": {},
+            "checkpoint": "c",
+            "system": None,
+        },
+        {
+            "type": "recognition",
+            "trial": "t000",
+            "result": {"hit": True, "setting": {"cores": "1"}},
+        },
+    ]
+    trial = RunState.replay(events).trials["t000"]
+    assert trial.recognition == {"hit": True, "setting": {"cores": "1"}}
+    plan = PipelinedPlan(3, [DEFAULT, OTHER], Objective({"duration": 1.0}))
+    from pipetune.tuner import apply_recognition
+
+    apply_recognition(trial, plan)
+    assert plan.chosen([]) == (OTHER, SettingSource.RECOGNIZED)
