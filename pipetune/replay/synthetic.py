@@ -1,0 +1,124 @@
+"""Synthetic traces with the structure of real ones, for tests and for exercising the tuner at
+scale without Spark. Deterministic for a given seed; every row is marked `synthetic`.
+
+Model (all factors drawn per seed):
+  * each workload has a base epoch time (lognormal around 60 s) and a base power (100–250 W);
+  * each (workload, setting) has a speed factor, 1 for the first (default) setting and
+    lognormal(0, 0.3) for the others, so some settings beat the default and some do not;
+    faster settings draw more power (power ∝ speed^0.6), so time and energy disagree;
+  * each (workload, config) has a time factor (batch size) and an accuracy curve
+    a_max·(1 − e^(−r·epoch)) rising to a plateau, independent of the setting but for a little
+    per-row noise; loss falls as accuracy rises;
+  * energy = (training + validation time) × power; start-up is per (workload, setting);
+  * each workload has a distinct profile of a few counter rates (a "perf+proc" JobProfile).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from pipetune.records import SystemSetting
+from pipetune.replay.trace import COLUMNS, Trace, canonical_config
+from pipetune.telemetry.profile import JobProfile, ProfileSource
+
+ENERGY_SOURCE = "synthetic"
+_BATCH_SIZES = (32, 64, 128, 256)
+_FEATURES = {  # name → (log-mean, log-spread across workloads)
+    "context-switches": (8.0, 1.0),
+    "cpu-clock": (7.0, 0.5),
+    "page-faults": (9.0, 1.2),
+    "proc.cpu_s": (0.5, 0.6),
+    "proc.read_bytes": (15.0, 1.5),
+    "task-clock": (7.0, 0.5),
+}
+
+
+def synthetic_trace(
+    workloads: int, configs: int, settings: list[SystemSetting], epochs: int, seed: int
+) -> Trace:
+    """A full trace: every workload × config × setting × epochs 1..`epochs`.
+
+    The first setting plays the default (speed factor 1). Raises ValueError for empty shapes or
+    repeated settings.
+    """
+    labels = [s.label() for s in settings]
+    if workloads < 1 or configs < 1 or epochs < 1 or not settings:
+        raise ValueError("synthetic_trace needs at least one workload, config, setting and epoch")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"synthetic_trace: repeated settings in {labels}")
+    rng = np.random.default_rng(seed)
+    n_w, n_c, n_s, n_e = workloads, configs, len(settings), epochs
+    width = len(str(n_w - 1))
+    names = np.array([f"synthetic-{i:0{width}d}" for i in range(n_w)], dtype=object)
+
+    base_time = 60.0 * np.exp(rng.normal(0.0, 0.5, n_w))
+    base_power = rng.uniform(100.0, 250.0, n_w)
+    speed = np.exp(rng.normal(0.0, 0.3, (n_w, n_s)))
+    speed[:, 0] = 1.0
+    power = base_power[:, None] * speed**0.6 * np.exp(rng.normal(0.0, 0.05, (n_w, n_s)))
+    startup = rng.uniform(8.0, 30.0, (n_w, n_s))
+    batch = rng.choice(_BATCH_SIZES, (n_w, n_c))
+    # Stratified learning rates: distinct configs within a workload by construction.
+    strata = (np.arange(n_c)[None, :] + rng.uniform(0.0, 1.0, (n_w, n_c))) / n_c
+    learning_rate = 10.0 ** (-4.0 + 3.0 * strata)
+    config_time = (64.0 / batch) ** 0.3 * np.exp(rng.normal(0.0, 0.1, (n_w, n_c)))
+    plateau = rng.uniform(0.55, 0.99, (n_w, n_c))
+    rate = rng.uniform(0.2, 1.0, (n_w, n_c))
+    config_json = np.array(
+        [
+            [
+                canonical_config(
+                    {
+                        "batch_size": int(batch[w, c]),
+                        "learning_rate": float(f"{learning_rate[w, c]:.6g}"),
+                    }
+                )
+                for c in range(n_c)
+            ]
+            for w in range(n_w)
+        ],
+        dtype=object,
+    )
+
+    shape = (n_w, n_c, n_s, n_e)
+    w_i, c_i, s_i, e_i = (a.ravel() for a in np.indices(shape))
+    epoch = e_i + 1
+    jitter = np.exp(rng.normal(0.0, 0.03, w_i.size))
+    duration = base_time[w_i] * config_time[w_i, c_i] / speed[w_i, s_i] * jitter
+    eval_s = duration * rng.uniform(0.05, 0.15, w_i.size)
+    energy = (duration + eval_s) * power[w_i, s_i]
+    accuracy = plateau[w_i, c_i] * (1.0 - np.exp(-rate[w_i, c_i] * epoch))
+    accuracy = np.clip(accuracy + rng.normal(0.0, 0.003, w_i.size), 0.0, 1.0)
+    loss = -np.log(np.clip(accuracy, 1e-3, 1.0)) + rng.uniform(0.0, 0.05, w_i.size)
+
+    profiles = np.array([_profile(rng, base_time[w]) for w in range(n_w)], dtype=object)
+    profile = np.full(w_i.size, None, dtype=object)
+    profile[epoch == 1] = profiles[w_i[epoch == 1]]
+    frame = pd.DataFrame(
+        {
+            "workload": names[w_i],
+            "config": config_json[w_i, c_i],
+            "setting": np.array(labels, dtype=object)[s_i],
+            "epoch": epoch.astype("int64"),
+            "duration_s": duration,
+            "eval_s": eval_s,
+            "energy_j": energy,
+            "energy_source": np.full(w_i.size, ENERGY_SOURCE, dtype=object),
+            "accuracy": accuracy,
+            "loss": loss,
+            "startup_s": startup[w_i, s_i],
+            "profile": profile,
+            "synthetic": np.ones(w_i.size, dtype=bool),
+        },
+        columns=list(COLUMNS),
+    )
+    return Trace(frame)
+
+
+def _profile(rng: np.random.Generator, window_s: float) -> str:
+    features = {name: float(np.exp(rng.normal(mu, sd))) for name, (mu, sd) in _FEATURES.items()}
+    profile = JobProfile(features, ProfileSource.PERF_PROC, window_s)
+    return json.dumps(profile.to_dict(), sort_keys=True, separators=(",", ":"))
