@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipetune.config_check import Checker, show
+from pipetune.config_check import Checker, is_number, show
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class RecognitionConfig:
     k: int | None = None  # None: chosen by silhouette
     nearest_batch: bool = False
     batch_parameter: str = "batch_size"
+    tolerance: float = 1.0  # scales the learnt thresholds: > 1 is more lenient
 
 
 def parse_recognition(
@@ -35,6 +36,7 @@ def parse_recognition(
         "k",
         "nearestBatch",
         "batchParameter",
+        "tolerance",
     }
     c.unknown_keys(p, raw, keys)
     d = RecognitionConfig()
@@ -46,6 +48,10 @@ def parse_recognition(
     k = raw.get("k")
     if k is not None:
         k = c.positive_int(f"{p}.k", k)
+    tolerance = raw.get("tolerance", d.tolerance)
+    if not is_number(tolerance) or tolerance <= 0:
+        c.problem(f"{p}.tolerance", "a positive factor on the learnt thresholds", show(tolerance))
+        tolerance = d.tolerance
     batch = c.string(f"{p}.batchParameter", raw.get("batchParameter", d.batch_parameter))
     if enabled is True and batch and batch not in hyperparameters:
         c.problem(
@@ -63,4 +69,5 @@ def parse_recognition(
         k=k,
         nearest_batch=nearest is True,
         batch_parameter=batch,
+        tolerance=float(tolerance),
     )

@@ -223,7 +223,11 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
 
 
 def test_a_recurring_job_is_recognised_on_its_second_run(tmp_path: Path) -> None:
-    conf = write_project(tmp_path, {**SMALL, "clustering": {"path": "model.json"}})
+    # A model learnt from one 2-trial run has thresholds from 2 members; repeats of one job
+    # measured here landed at up to 3.1x such a threshold (bench/results/recognition-savings.md),
+    # so this run accepts 6x. The look-up, table, plan and accounting are exercised for real.
+    clustering = {"path": "model.json", "tolerance": 6.0}
+    conf = write_project(tmp_path, {**SMALL, "clustering": clustering})
     first = pipetune("--config", str(conf), "--quiet", cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert (tmp_path / "model.json").is_file()
@@ -235,6 +239,7 @@ def test_a_recurring_job_is_recognised_on_its_second_run(tmp_path: Path) -> None
         assert old["system"]["source"] == "probed" and old["probe_epochs"] == 2
         assert new["hyperparameters"] == old["hyperparameters"]  # same seed, same trials
         assert new["recognition"]["hit"], new["recognition"]
+        assert new["recognition"]["distance"] <= new["recognition"]["threshold"]
         assert new["system"]["source"] == "recognized"
         assert new["probe_epochs"] == 0 and new["system"]["probes"] == []
         assert new["time"]["probe_s"] == 0

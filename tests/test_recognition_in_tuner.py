@@ -150,3 +150,17 @@ def test_a_resumed_run_keeps_a_finished_trials_recognition(tmp_path: Path) -> No
 
     apply_recognition(trial, plan)
     assert plan.chosen([]) == (OTHER, SettingSource.RECOGNIZED)
+
+
+def test_tolerance_scales_the_threshold(tmp_path: Path) -> None:
+    path = model_file(tmp_path)
+    rng = np.random.default_rng(3)
+    far = observation(KNOWN[0], rng, probed=False, noise=0.6)  # a very noisy repeat
+    strict = RecognitionService(RecognitionConfig(path=path), Objective({"duration": 1.0}), "x")
+    lenient = RecognitionService(
+        RecognitionConfig(path=path, tolerance=50.0), Objective({"duration": 1.0}), "x"
+    )
+    a, b = strict.lookup(far), lenient.lookup(far)
+    assert a["distance"] == b["distance"]
+    assert b["threshold"] == 50.0 * a["threshold"]
+    assert not a["hit"] and b["hit"]

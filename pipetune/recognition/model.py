@@ -261,8 +261,9 @@ class Recognizer:
     def fitted(self) -> bool:
         return self.model is not None
 
-    def lookup(self, obs: Observation) -> Recognition:
-        """Best known setting for `obs`, or a miss with its reason.
+    def lookup(self, obs: Observation, tolerance: float = 1.0) -> Recognition:
+        """Best known setting for `obs`, or a miss with its reason. `tolerance` scales every
+        learnt threshold (> 1 accepts noisier repeats, e.g. while a cluster has few members).
 
         Raises:
             FeatureMismatch: `obs` does not have exactly the model's features.
@@ -271,7 +272,7 @@ class Recognizer:
             return Recognition(False, self.status)
         z = self.model.standardise(self.settings.features.raw(obs))
         cluster, distance = self.model.nearest(z)
-        threshold = float(self.model.thresholds[cluster])
+        threshold = float(self.model.thresholds[cluster]) * tolerance
         if distance > threshold:
             reason = (
                 f"unknown job: distance {distance:.3g} > threshold {threshold:.3g} "

@@ -24,6 +24,7 @@ class RecognitionService:
         self.path: Path = config.path
         self.batch_parameter = config.batch_parameter
         self.job = job
+        self.tolerance = config.tolerance
         self.problem: str | None = None  # why recognition cannot be used in this run
         self.recognizer: Recognizer | None = None
         settings = RecognizerSettings(
@@ -66,7 +67,7 @@ class RecognitionService:
         if obs is None:
             return {"hit": False, "reason": "the profiling epoch has no usable profile"}
         try:
-            return self.recognizer.lookup(obs).to_dict()
+            return self.recognizer.lookup(obs, self.tolerance).to_dict()
         except PipeTuneError as exc:
             return {"hit": False, "reason": f"cannot compare this profile with the model: {exc}"}
 
