@@ -61,3 +61,14 @@ def test_a_run_with_a_meter_that_cannot_measure_stops_before_anything_runs(tmp_p
     assert result.exit_code == 1
     assert "powerMeter 'rapl' cannot measure" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_energy_description_says_why_it_is_an_estimate() -> None:
+    from pipetune.config_telemetry import PowerConfig
+    from pipetune.factory import build_energy_source
+
+    chosen = build_energy_source(PowerConfig(meter="estimate")).describe()
+    assert chosen.startswith("estimate: CPU seconds") and "(powerMeter is 'estimate')" in chosen
+    auto = build_energy_source(PowerConfig(meter="auto"))
+    if not auto.meters:  # this VM: no RAPL, no NVML; every reason is named
+        assert "no energy meter: rapl: " in auto.describe() and "nvml: " in auto.describe()

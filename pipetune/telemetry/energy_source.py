@@ -111,7 +111,8 @@ class EnergySource:
             f"{self.model.watts_per_core:g} W/core + {self.model.idle_watts:g} W idle share"
         )
         if not self.meters:
-            why = "; ".join(self.unavailable) or "configured"
-            return f"{estimate} (no energy meter: {why})"
+            if not self.unavailable:
+                return f"{estimate} (powerMeter is 'estimate')"
+            return f"{estimate} (no energy meter: {'; '.join(self.unavailable)})"
         measured = " + ".join(m.describe() for m in self.meters)
         return f"{measured} (windows a meter cannot cover fall back to the {estimate})"
