@@ -39,17 +39,22 @@ UNSEEN = {"lenet-b4": 4}
 RUNS = 4
 
 
+def fresh_project(name: str) -> Path:
+    """An empty project dir under WORK with the bundled LeNet-5 app config (2,048 samples)."""
+    project = WORK / name
+    shutil.rmtree(project, ignore_errors=True)
+    (project / "bigdl" / "config").mkdir(parents=True)
+    app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
+    app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
+    app["extras"] = {"trainSize": 2048, "seed": 0}
+    (project / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app))
+    return project
+
+
 def record() -> None:
     """Profile every job RUNS times through the real CLI (one-epoch v1 trials)."""
     for job, batch in {**KNOWN, **UNSEEN}.items():
-        project = WORK / job
-        shutil.rmtree(project, ignore_errors=True)
-        project.mkdir(parents=True)
-        (project / "bigdl" / "config").mkdir(parents=True)
-        app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
-        app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
-        app["extras"] = {"trainSize": 2048, "seed": 0}
-        (project / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app))
+        project = fresh_project(job)
         conf = {
             "bigdlConf": "bigdl/config/lenet5.json",
             "systemParameters": {"cores": ["2"]},
@@ -172,13 +177,7 @@ def savings(reps: int = 2) -> None:
     trials). The first run probes, the second should recognise every trial; compare per trial."""
     rows = []
     for rep in range(reps):
-        project = WORK / f"savings-{rep}"
-        shutil.rmtree(project, ignore_errors=True)
-        (project / "bigdl" / "config").mkdir(parents=True)
-        app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
-        app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
-        app["extras"] = {"trainSize": 2048, "seed": 0}
-        (project / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app))
+        project = fresh_project(f"savings-{rep}")
         conf = {
             "bigdlConf": "bigdl/config/lenet5.json",
             "systemParameters": {"cores": ["2", "1"], "memory": ["2g", "1g"]},
