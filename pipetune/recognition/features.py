@@ -9,6 +9,11 @@ Features of an observation (`FeatureSpec.raw`), by name:
   `duration_time` is ns per second, i.e. always 1e9; `proc.read_bytes`/`proc.write_bytes` count
   block-device I/O, which depends on the page cache, not the job (measured here: 5 k–72 k B/s
   across three runs of one job), while `proc.read_chars`/`write_chars` are stable.
+* but not a counter that repeats another one (`DUPLICATE_OF`) when that one is present:
+  perf's `page-faults` is `minor-faults` + `major-faults` (major ≈ 0 here), and
+  `proc.minor_faults` is `minor-faults` again from /proc. Counted three times, the noisiest
+  counter here (minor faults vary by up to 0.8 log units between runs of one job) weighed
+  three times in every distance. Without perf, `proc.minor_faults` stays.
   Unsupported events are not features.
 * `job.power_w[SOURCE]`: energy_j / epoch_s of the profiling epoch, in W. The meter is part of
   the name because RAPL, a PDU and an estimate do not measure the same thing: a job metered by
@@ -46,6 +51,10 @@ DEFAULT_EXCLUDED: frozenset[str] = frozenset(
         "proc.write_bytes",
     }
 )
+DUPLICATE_OF: dict[str, str] = {
+    "page-faults": "minor-faults",
+    "proc.minor_faults": "minor-faults",
+}
 BATCH_SIZE = "job.batch_size"
 SECONDS_PER_SAMPLE = "job.s_per_sample"
 POWER = "job.power_w"
@@ -133,7 +142,12 @@ class FeatureSpec:
 
     def raw(self, obs: Observation) -> dict[str, float]:
         """Unscaled features of `obs`, sorted by name."""
-        out = {k: v for k, v in obs.profile.features.items() if k not in self.exclude}
+        features = obs.profile.features
+        out = {
+            k: v
+            for k, v in features.items()
+            if k not in self.exclude and DUPLICATE_OF.get(k) not in features
+        }
         if self.power and (power := obs.power_w) is not None:
             out[f"{POWER}[{obs.energy_source}]"] = power
         if self.time_per_sample:

@@ -188,9 +188,22 @@ def load(
         raise ModelUnusable(path, f"not valid JSON: {exc}") from exc
     rec = from_data(data, path)
     settings = settings or rec.settings
-    if dict(rec.objective.weights) != dict(objective.weights) or settings != rec.settings:
+    if (
+        dict(rec.objective.weights) != dict(objective.weights)
+        or settings != rec.settings
+        or _stale_features(rec)
+    ):
         rec = rec.rebuilt(objective, settings)
     return rec
+
+
+def _stale_features(rec: md.Recognizer) -> bool:
+    """The model was fitted on features this version no longer derives (e.g. a duplicate
+    counter dropped since): refit it from the stored observations rather than refuse it."""
+    if rec.model is None or not rec.observations:
+        return False
+    derived = {tuple(rec.settings.features.raw(o)) for o in rec.observations}
+    return rec.model.scaler.names not in derived
 
 
 def from_data(data: Any, path: Path | str = "<data>") -> md.Recognizer:

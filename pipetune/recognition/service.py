@@ -21,7 +21,7 @@ from pipetune.records import SegmentRecord
 
 class RecognitionService:
     def __init__(self, config: RecognitionConfig, objective: Objective, job: str) -> None:
-        self.path: Path = config.path
+        self.path: Path | None = config.path
         self.batch_parameter = config.batch_parameter
         self.job = job
         self.tolerance = config.tolerance
@@ -37,6 +37,20 @@ class RecognitionService:
             self.recognizer = load(self.path, objective, settings)
         except PipeTuneError as exc:
             self.problem = f"recognition model at {self.path} is unusable ({exc}); probing instead"
+
+    @classmethod
+    def in_memory(
+        cls, recognizer: Recognizer, batch_parameter: str, job: str, tolerance: float = 1.0
+    ) -> RecognitionService:
+        """A service over a recognizer held by the caller (replays): nothing is read or saved."""
+        service = cls.__new__(cls)
+        service.path = None
+        service.batch_parameter = batch_parameter
+        service.job = job
+        service.tolerance = tolerance
+        service.problem = None
+        service.recognizer = recognizer
+        return service
 
     def observation(
         self, hyperparameters: dict[str, Any], first: SegmentRecord
@@ -77,7 +91,8 @@ class RecognitionService:
             return self.problem or "nothing to learn: no usable profile"
         try:
             note = self.recognizer.observe(dataclasses.replace(obs, probes=tuple(probes)))
-            save(self.recognizer, self.path)
+            if self.path is not None:
+                save(self.recognizer, self.path)
         except (PipeTuneError, OSError) as exc:
             return f"not learnt: {exc}"
         return note
