@@ -37,6 +37,7 @@ def row(epoch: int, setting: str = "cores=2,memory=2g", **changes: Any) -> dict[
         "energy_source": "estimate",
         "accuracy": 0.5 + 0.1 * epoch,
         "loss": 1.0 / epoch,
+        "samples": 6144,
         "startup_s": 20.0,
         "profile": json.dumps(PROFILE.to_dict()) if epoch == 1 else None,
         "synthetic": False,
@@ -111,14 +112,14 @@ def test_versions_are_checked(tmp_path: Path):
     pq.write_table(pa.Table.from_pandas(frame()), tmp_path / "none.parquet")
     with pytest.raises(TraceError, match=r"pipetune\.trace\.version"):
         Trace.load(tmp_path / "none.parquet")
-    table = pa.Table.from_pandas(frame()).replace_schema_metadata({b"pipetune.trace.version": b"2"})
-    pq.write_table(table, tmp_path / "v2.parquet")
-    with pytest.raises(TraceError, match="found '2'"):
-        Trace.load(tmp_path / "v2.parquet")
-    with gzip.open(tmp_path / "v2.csv.gz", "wt") as fh:
-        fh.write("# pipetune-trace v2\n" + frame().to_csv(index=False))
-    with pytest.raises(TraceError, match="pipetune-trace v1"):
-        Trace.load(tmp_path / "v2.csv.gz")
+    table = pa.Table.from_pandas(frame()).replace_schema_metadata({b"pipetune.trace.version": b"1"})
+    pq.write_table(table, tmp_path / "v1.parquet")
+    with pytest.raises(TraceError, match="found '1'"):  # v1 had no samples column
+        Trace.load(tmp_path / "v1.parquet")
+    with gzip.open(tmp_path / "v1.csv.gz", "wt") as fh:
+        fh.write("# pipetune-trace v1\n" + frame().to_csv(index=False))
+    with pytest.raises(TraceError, match="pipetune-trace v2"):
+        Trace.load(tmp_path / "v1.csv.gz")
     with pytest.raises(TraceError, match=r"\.parquet or \.csv\.gz"):
         Trace.load(tmp_path / "t.json")
     with pytest.raises(TraceError, match="no such trace file"):
@@ -128,7 +129,7 @@ def test_versions_are_checked(tmp_path: Path):
 def test_csv_cell_errors_name_the_data_row_and_column(tmp_path: Path):
     text = frame(row(1), row(2, accuracy="high"), row(3)).to_csv(index=False)
     with gzip.open(tmp_path / "bad.csv.gz", "wt") as fh:
-        fh.write("# pipetune-trace v1\n" + text)
+        fh.write("# pipetune-trace v2\n" + text)
     with pytest.raises(TraceError) as info:
         Trace.load(tmp_path / "bad.csv.gz")
     assert "row 2, column 'accuracy': expected a number in [0, 1], found 'high'" in str(info.value)

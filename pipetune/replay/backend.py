@@ -113,7 +113,7 @@ def _report(row: TraceRow, factor: float, hyperparameters: dict[str, Any]) -> Ep
         eval_s=row.eval_s * factor,
         loss=row.loss,
         accuracy=row.accuracy,
-        samples=0,  # traces do not record sample counts
+        samples=row.samples,
         echoed=dict(hyperparameters),
         energy=Energy(row.energy_j * factor, row.energy_source),
     )

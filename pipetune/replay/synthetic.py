@@ -26,6 +26,7 @@ from pipetune.telemetry.profile import JobProfile, ProfileSource
 
 ENERGY_SOURCE = "synthetic"
 _BATCH_SIZES = (32, 64, 128, 256)
+_SAMPLE_COUNTS = (10_000, 50_000, 60_000, 120_000)
 _FEATURES = {  # name → (log-mean, log-spread across workloads)
     "context-switches": (8.0, 1.0),
     "cpu-clock": (7.0, 0.5),
@@ -60,6 +61,7 @@ def synthetic_trace(
     speed[:, 0] = 1.0
     power = base_power[:, None] * speed**0.6 * np.exp(rng.normal(0.0, 0.05, (n_w, n_s)))
     startup = rng.uniform(8.0, 30.0, (n_w, n_s))
+    samples = rng.choice(_SAMPLE_COUNTS, n_w).astype("int64")
     batch = rng.choice(_BATCH_SIZES, (n_w, n_c))
     # Stratified learning rates: distinct configs within a workload by construction.
     strata = (np.arange(n_c)[None, :] + rng.uniform(0.0, 1.0, (n_w, n_c))) / n_c
@@ -109,6 +111,7 @@ def synthetic_trace(
             "energy_source": np.full(w_i.size, ENERGY_SOURCE, dtype=object),
             "accuracy": accuracy,
             "loss": loss,
+            "samples": samples[w_i],
             "startup_s": startup[w_i, s_i],
             "profile": profile,
             "synthetic": np.ones(w_i.size, dtype=bool),

@@ -25,7 +25,7 @@ from pipetune.errors import PipeTuneError
 from pipetune.records import SystemSetting
 from pipetune.telemetry.profile import JobProfile, ProfileError
 
-VERSION = "1"
+VERSION = "2"
 PARQUET_VERSION_KEY = b"pipetune.trace.version"
 CSV_VERSION_LINE = f"# pipetune-trace v{VERSION}"
 MAX_PROBLEMS = 20
@@ -44,6 +44,7 @@ COLUMNS = (
     "energy_source",
     "accuracy",
     "loss",
+    "samples",
     "startup_s",
     "profile",
     "synthetic",
@@ -94,6 +95,7 @@ class TraceRow:
     accuracy: float
     loss: float | None
     startup_s: float
+    samples: int = 0
 
     @property
     def wall_s(self) -> float:
@@ -202,9 +204,10 @@ class Trace:
 
     def _index(self) -> None:
         f = self._frame
-        cols = [f[c].tolist() for c in (*KEY, *COLUMNS[4:11])]
-        for w, c, s, e, dur, ev, en, src, acc, loss, st in zip(*cols, strict=True):
-            row = TraceRow(e, dur, ev, en, src, acc, None if math.isnan(loss) else loss, st)
+        names = (*KEY, "duration_s", "eval_s", "energy_j", "energy_source", "accuracy", "loss")
+        cols = [f[c].tolist() for c in (*names, "startup_s", "samples")]
+        for w, c, s, e, dur, ev, en, src, acc, loss, st, n in zip(*cols, strict=True):
+            row = TraceRow(e, dur, ev, en, src, acc, None if math.isnan(loss) else loss, st, n)
             self._groups.setdefault((w, c, s), []).append(row)
         for rows in self._groups.values():
             rows.sort(key=lambda r: r.epoch)
@@ -263,7 +266,9 @@ def _validated(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         if name not in COLUMNS:
             problems.add(
-                TraceProblem(None, str(name), "only the columns of v1", "an unknown column")
+                TraceProblem(
+                    None, str(name), f"only the columns of v{VERSION}", "an unknown column"
+                )
             )
     problems.raise_if_any()
     raw = {name: frame[name].reset_index(drop=True) for name in COLUMNS}
@@ -277,11 +282,13 @@ def _validated(frame: pd.DataFrame) -> pd.DataFrame:
         out[name] = _numbers(raw[name], name, problems, "a finite number >= 0")
     out["accuracy"] = _numbers(raw["accuracy"], "accuracy", problems, "a number in [0, 1]", hi=1.0)
     out["loss"] = _numbers(raw["loss"], "loss", problems, "a finite number or null", nullable=True)
+    out["samples"] = _numbers(raw["samples"], "samples", problems, "an integer >= 1", integer=True)
     out["synthetic"] = _booleans(raw["synthetic"], problems)
     out["profile"] = _profiles(raw["profile"], problems)
     problems.raise_if_any()
     result = pd.DataFrame({name: out[name] for name in COLUMNS})
     result["epoch"] = result["epoch"].astype("int64")
+    result["samples"] = result["samples"].astype("int64")
     result["profile"] = result["profile"].astype(object).where(result["profile"].notna(), None)
     _check_groups(result, problems)
     problems.raise_if_any()
@@ -526,6 +533,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
             pa.field("energy_source", pa.string(), nullable=False),
             pa.field("accuracy", pa.float64(), nullable=False),
             pa.field("loss", pa.float64()),
+            pa.field("samples", pa.int64(), nullable=False),
             pa.field("startup_s", pa.float64(), nullable=False),
             pa.field("profile", pa.string()),
             pa.field("synthetic", pa.bool_(), nullable=False),
