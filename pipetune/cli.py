@@ -27,7 +27,14 @@ DEFAULT_CONFIG = "pipetune.conf"
     type=click.Choice([m.value for m in Mode]),
     default=None,
     help="pipetune (probe system settings inside each trial; default), v1 (hyperparameters "
-    "only, default setting) or v2 (system parameters as extra search dimensions).",
+    "only, default setting), v2 (system parameters as extra search dimensions) or oracle "
+    "(each trial at the best setting a recorded trace knows for it; needs --oracle-trace).",
+)
+@click.option(
+    "--oracle-trace",
+    type=click.Path(dir_okay=False, exists=True),
+    help="With --mode oracle: the trace (pipetune trace record) that says each "
+    "configuration's best setting.",
 )
 @click.option(
     "--resume",
@@ -49,6 +56,7 @@ def main(
     ctx: click.Context,
     config_path: str | None,
     mode: str | None,
+    oracle_trace: str | None,
     resume_dir: str | None,
     dry_run: bool,
     no_recognition: bool,
@@ -63,7 +71,7 @@ def main(
     if ctx.invoked_subcommand is not None:
         return
     try:
-        _tune(config_path, mode, resume_dir, dry_run, quiet, no_recognition)
+        _tune(config_path, mode, resume_dir, dry_run, quiet, no_recognition, oracle_trace)
     except ConfigError as exc:
         _fail(str(exc), exc.exit_code)
     except PipeTuneError as exc:
@@ -79,6 +87,7 @@ def _tune(
     dry_run: bool,
     quiet: bool,
     no_recognition: bool = False,
+    oracle_trace: str | None = None,
 ) -> None:
     from pipetune.config import check_mode, load_config
     from pipetune.progress import Progress
@@ -98,6 +107,7 @@ def _tune(
         config = load_config(config_path or DEFAULT_CONFIG)
         mode = Mode(mode_name or "pipetune")
     check_mode(config, mode.value)
+    oracle = _oracle(config, mode, oracle_trace)
     progress = Progress(quiet=quiet)
     if dry_run:
         for line in describe_plan(config, mode):
@@ -125,7 +135,17 @@ def _tune(
         )
         if recognition.problem:
             progress.note(f"note: {recognition.problem}")
-    tuner = Tuner(config, mode, backend, store, progress, run_dir, energy.describe(), recognition)
+    tuner = Tuner(
+        config,
+        mode,
+        backend,
+        store,
+        progress,
+        run_dir,
+        energy.describe(),
+        recognition,
+        oracle=oracle,
+    )
     signal.signal(signal.SIGTERM, _raise_interrupt)
     energy.start()
     try:
@@ -137,6 +157,38 @@ def _tune(
     _print_summary(summary, run_dir, quiet)
     if summary["totals"]["trials_done"] == 0:
         _fail("error: no trial finished (see the segment logs in the run directory)", 1)
+
+
+def _oracle(config: Any, mode: Mode, trace_path: str | None) -> Any:
+    """The oracle hook for --mode oracle: the trace's best setting per configuration."""
+    if mode is not Mode.ORACLE:
+        if trace_path:
+            raise click.UsageError("--oracle-trace is only for --mode oracle")
+        return None
+    if not trace_path:
+        raise click.UsageError("--mode oracle needs --oracle-trace (a recorded trace)")
+    from pipetune.probing.candidates import default_setting
+    from pipetune.replay import Trace
+    from pipetune.replay.oracle import oracle_for
+
+    trace = Trace.load(trace_path)
+    workloads = trace.workloads()
+    if config.app.name in workloads:
+        workload = config.app.name
+    elif len(workloads) == 1:
+        workload = workloads[0]
+    else:
+        raise click.UsageError(
+            f"{trace_path} has workloads {', '.join(workloads)}; none is the app's name "
+            f"{config.app.name!r}"
+        )
+    return oracle_for(
+        trace,
+        workload,
+        config.search.epochs,
+        config.probing.objective,
+        default_setting(config.system_parameters),
+    )
 
 
 def _run_started(run_dir: Path) -> dict[str, Any]:
@@ -210,8 +262,11 @@ def doctor(config_path: str | None) -> None:
 
 def _register_subcommands() -> None:
     from pipetune.cli_clustering import clustering
+    from pipetune.cli_replay import replay, trace
 
     main.add_command(clustering)
+    main.add_command(trace)
+    main.add_command(replay)
 
 
 _register_subcommands()

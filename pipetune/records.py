@@ -14,6 +14,7 @@ class Mode(enum.StrEnum):
     PIPETUNE = "pipetune"  # probe settings in the first epochs, then run the best
     V1 = "v1"  # hyperparameters only: every trial at the default setting
     V2 = "v2"  # system parameters sampled as extra search dimensions
+    ORACLE = "oracle"  # every trial at the best setting known up front (from a trace): the bound
 
 
 class Role(enum.StrEnum):
@@ -30,6 +31,7 @@ class SettingSource(enum.StrEnum):
     PROBED = "probed"
     SEARCHED = "searched"
     RECOGNIZED = "recognized"
+    ORACLE = "oracle"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,16 @@ class SystemSetting:
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> SystemSetting:
         return cls(tuple((k, str(v)) for k, v in values.items()))
+
+    @classmethod
+    def parse(cls, label: str) -> SystemSetting:
+        """Inverse of `label()`: 'cores=2,memory=2g' → the setting (empty text: no parameters)."""
+        if not label:
+            return cls(())
+        pairs = [part.split("=", 1) for part in label.split(",")]
+        if any(len(pair) != 2 or not pair[0] for pair in pairs):
+            raise ValueError(f"not a setting label ('name=value,...'): {label!r}")
+        return cls(tuple((k, v) for k, v in pairs))
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.items)

@@ -3,6 +3,9 @@
 Each hyperparameter gets its own distribution, so each is drawn from its own list (the
 original drew every one from the last list). In `v2` mode the system parameters are extra
 categorical dimensions named `system.<name>`.
+
+A replay searches the configurations its trace recorded instead (`configs`): one categorical
+dimension over their indices, each turned back into its hyperparameters.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pipetune.config import HyperParameter, SystemParameter
 from pipetune.records import SystemSetting
 
 SYSTEM_PREFIX = "system."
+CONFIG_INDEX = "recorded_config"
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,21 @@ class HyperparameterSearch:
         sampler: str,
         seed: int,
         system_parameters: tuple[SystemParameter, ...] = (),
+        configs: list[dict[str, Any]] | None = None,
     ) -> None:
         import optuna
+        from optuna.distributions import CategoricalDistribution
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._system_names = [p.name for p in system_parameters]
-        self._distributions = _distributions(hyperparameters, system_parameters)
+        self._configs = configs
+        self._distributions = _distributions(
+            () if configs is not None else hyperparameters, system_parameters
+        )
+        if configs is not None:
+            if not configs:
+                raise ValueError("a search over recorded configurations needs at least one")
+            self._distributions[CONFIG_INDEX] = CategoricalDistribution(list(range(len(configs))))
         self._grid_size: int | None = None
         chosen: Any = (
             optuna.samplers.TPESampler(seed=seed)
@@ -80,6 +93,8 @@ class HyperparameterSearch:
 
     def _suggestion(self, number: int, params: dict[str, Any]) -> Suggestion:
         hyper = {k: v for k, v in params.items() if not k.startswith(SYSTEM_PREFIX)}
+        if self._configs is not None:
+            hyper = dict(self._configs[hyper.pop(CONFIG_INDEX)])
         system = None
         if self._system_names:
             system = SystemSetting.of(

@@ -9,6 +9,7 @@ import json
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,16 @@ class Tuner:
         run_dir: Path,
         meter_description: str,
         recognition: RecognitionService | None = None,
+        *,
+        configs: list[dict[str, Any]] | None = None,
+        oracle: Callable[[dict[str, Any]], SystemSetting] | None = None,
+        durable: bool = True,
     ) -> None:
+        """`configs`: search only these hyperparameter configurations (a replay's recorded ones).
+        `oracle`: the best setting of a configuration, known up front (required in oracle mode).
+        `durable=False`: no fsync per journal event (replays are recomputed, not resumed)."""
+        if mode is Mode.ORACLE and oracle is None:
+            raise ValueError("oracle mode needs an oracle: the best setting per configuration")
         self.config = config
         self.mode = mode
         self.backend = backend
@@ -105,11 +115,14 @@ class Tuner:
         self.meter_description = meter_description
         self.recognition = recognition if mode is Mode.PIPETUNE else None
         self.default = default_setting(config.system_parameters)
+        self.oracle = oracle
+        self.durable = durable
         self.search = HyperparameterSearch(
             config.hyperparameters,
             config.search.sampler,
             config.search.seed,
             config.system_parameters if mode is Mode.V2 else (),
+            configs,
         )
         self.planned = self.search.planned_trials(config.search.trials)
         self.state = RunState()
@@ -127,7 +140,7 @@ class Tuner:
                 raise ResumeError(
                     f"run was started in mode {self.state.mode!r}, not {self.mode.value!r}"
                 )
-        self.journal = Journal(self.paths.journal)
+        self.journal = Journal(self.paths.journal, self.durable)
         if resuming:
             self._journal("run_resumed")
         else:
@@ -160,6 +173,12 @@ class Tuner:
         trial_id = f"t{number:03d}"
         known = self.state.trials.get(trial_id)
         suggestion = self.search.ask()
+        if self.oracle is not None and self.mode is Mode.ORACLE:
+            suggestion = Suggestion(
+                suggestion.number,
+                suggestion.hyperparameters,
+                self.oracle(suggestion.hyperparameters),
+            )
         if known is not None:
             suggestion = self._check_replay(known, suggestion)
             if known.status != "running":
@@ -269,6 +288,8 @@ class Tuner:
             return FixedPlan(epochs, self.default, SettingSource.DEFAULT)
         if self.mode is Mode.V2:
             return FixedPlan(epochs, suggestion.system or self.default, SettingSource.SEARCHED)
+        if self.mode is Mode.ORACLE:
+            return FixedPlan(epochs, suggestion.system or self.default, SettingSource.ORACLE)
         candidates = probe_candidates(self.config.system_parameters, self.config.probing.strategy)
         budget = probe_budget(len(candidates), epochs, self.config.probing.budget)
         return PipelinedPlan(epochs, candidates[:budget], self.config.probing.objective)
@@ -395,5 +416,7 @@ def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
         if budget < len(candidates):
             skipped = ", ".join(s.label() for s in candidates[budget:])
             lines.append(f"  not probed (budget {budget} epoch(s)): {skipped}")
+    if mode is Mode.ORACLE:
+        lines.append("oracle: each trial runs at its configuration's best setting in the trace")
     lines.append(f"app {config.app.name}: {config.app.script} on {config.app.master}")
     return lines

@@ -1,0 +1,156 @@
+"""`pipetune trace record`: real trials over a grid, written as a trace.
+
+The grid is configurations × system settings: the configurations are the config's search
+(its sampler and seed, `count` of them: every combination for a grid sampler), the settings
+every combination of `systemParameters` (the default first). Each (configuration, setting) is
+one segment of all `search.epochs` epochs, from an empty checkpoint, through the live backend:
+the same spark-submit, meter and profiler as a tuning run. The first segment at the default
+setting is profiled; its profile is the workload's.
+
+The trace is rewritten (atomically) after every segment, so an interrupted recording loses at
+most the segment in flight, and recording again to the same file skips the groups it has. A
+failed segment is reported and left out; the trace then lacks that group.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipetune.backends.base import Backend
+from pipetune.config import TuningConfig
+from pipetune.errors import SegmentFailed
+from pipetune.probing.candidates import probe_candidates
+from pipetune.records import Role, SegmentRequest, SegmentResult, SystemSetting
+from pipetune.replay.trace import COLUMNS, Trace, canonical_config
+from pipetune.search import HyperparameterSearch
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    configs: list[dict[str, Any]]
+    settings: list[SystemSetting]
+    epochs: int
+
+    @property
+    def groups(self) -> int:
+        return len(self.configs) * len(self.settings)
+
+
+def grid_plan(config: TuningConfig, count: int | None = None) -> GridPlan:
+    """The configurations and settings a recording covers (see the module doc)."""
+    search = HyperparameterSearch(config.hyperparameters, config.search.sampler, config.search.seed)
+    wanted = search.planned_trials(count or config.search.trials)
+    configs: list[dict[str, Any]] = []
+    for number in range(wanted):
+        suggestion = search.ask()
+        search.tell(number, 0.0)  # no result guides a recording's draws
+        if suggestion.hyperparameters not in configs:
+            configs.append(suggestion.hyperparameters)
+    settings = probe_candidates(config.system_parameters, "grid")
+    return GridPlan(configs, settings, config.search.epochs)
+
+
+def record_trace(
+    config: TuningConfig,
+    backend: Backend,
+    out: Path,
+    work_dir: Path,
+    *,
+    workload: str,
+    count: int | None = None,
+    say: Callable[[str], None] = print,
+) -> Trace | None:
+    """Record the grid into `out` (continuing it if it exists); the trace, or None if empty."""
+    plan = grid_plan(config, count)
+    rows: list[dict[str, Any]] = []
+    done: set[tuple[str, str]] = set()
+    profile: str | None = None
+    if out.exists():
+        existing = Trace.load(out).frame
+        rows = existing.to_dict("records")
+        done = {(r["config"], r["setting"]) for r in rows if r["workload"] == workload}
+        profile = next(
+            (r["profile"] for r in rows if r["workload"] == workload and r["profile"]), None
+        )
+        say(f"continuing {out}: {len(done)} of {plan.groups} group(s) already recorded")
+    default = plan.settings[0]
+    todo = [
+        (c, s)
+        for c in plan.configs
+        for s in plan.settings
+        if (canonical_config(c), s.label()) not in done
+    ]
+    trace = None
+    for index, (hyperparameters, setting) in enumerate(todo):
+        key = canonical_config(hyperparameters)
+        group_dir = work_dir / f"group-{len(done) + index:03d}"
+        shutil.rmtree(group_dir, ignore_errors=True)
+        group_dir.mkdir(parents=True)
+        request = SegmentRequest(
+            trial_id=f"g{len(done) + index:03d}",
+            setting=setting,
+            epochs=plan.epochs,
+            role=Role.TRAIN,
+            hyperparameters=hyperparameters,
+            checkpoint_dir=str(group_dir / "checkpoint"),
+            log_path=str(group_dir / "segment.log"),
+            profile=profile is None and setting == default,
+        )
+        say(f"[{index + 1}/{len(todo)}] {key} at {setting.label()}: {plan.epochs} epoch(s)")
+        try:
+            result = backend.run_segment(request, lambda report: None)
+        except SegmentFailed as exc:
+            say(f"  failed, left out of the trace: {exc} (log: {request.log_path})")
+            continue
+        if profile is None and "profile" in result.extra:
+            profile = json.dumps(result.extra["profile"], sort_keys=True, separators=(",", ":"))
+        rows.extend(group_rows(workload, key, setting, result))
+        trace = _write(rows, workload, profile, out)
+        epochs = ", ".join(f"{e.duration_s:.1f}" for e in result.epochs)
+        say(f"  start-up {result.startup_s:.1f} s, epochs {epochs} s")
+    if trace is None and rows:
+        trace = _write(rows, workload, profile, out)
+    return trace
+
+
+def group_rows(
+    workload: str, config: str, setting: SystemSetting, result: SegmentResult
+) -> list[dict[str, Any]]:
+    """The trace rows of one segment that ran a trial at `setting` from epoch 1."""
+    return [
+        {
+            "workload": workload,
+            "config": config,
+            "setting": setting.label(),
+            "epoch": report.epoch,
+            "duration_s": report.duration_s,
+            "eval_s": report.eval_s,
+            "energy_j": report.energy.joules,
+            "energy_source": report.energy.source,
+            "accuracy": report.accuracy,
+            "loss": report.loss,
+            "samples": report.samples,
+            "startup_s": result.startup_s,
+            "profile": None,
+            "synthetic": False,
+        }
+        for report in result.epochs
+    ]
+
+
+def _write(rows: list[dict[str, Any]], workload: str, profile: str | None, out: Path) -> Trace:
+    """Every epoch-1 row of the workload carries its profile (one, identical: the format)."""
+    for row in rows:
+        if row["workload"] == workload:
+            row["profile"] = profile if row["epoch"] == 1 else None
+    trace = Trace(pd.DataFrame(rows, columns=list(COLUMNS)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    trace.save(out)
+    return trace

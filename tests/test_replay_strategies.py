@@ -1,0 +1,218 @@
+"""Replays through the live tuner: offline strategies, the oracle, online queueing with
+recognition, and the CLI commands, on synthetic traces (no Spark)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipetune.cli import main
+from pipetune.config import load_config
+from pipetune.probing.candidates import probe_candidates
+from pipetune.probing.selection import ProbeResult, select_best
+from pipetune.records import SystemSetting
+from pipetune.replay import Trace, synthetic_trace
+from pipetune.replay.offline import oracle_violations, run_offline, summarise, table
+from pipetune.replay.online import Job, Overload, Services, check_load, poisson_jobs, simulate
+from pipetune.replay.oracle import best_setting, trial_cost
+from pipetune.replay.runner import replay_job
+from pipetune.search import HyperparameterSearch
+from tests.conftest import write_project
+
+CONF = {"search": {"trials": 3, "epochs": 4, "seed": 0}}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trace, object, Path]:
+    root = tmp_path_factory.mktemp("replay")
+    config = load_config(write_project(root, CONF))
+    settings = probe_candidates(config.system_parameters, "grid")
+    return synthetic_trace(3, 5, settings, 4, seed=11), config, root
+
+
+def test_the_search_draws_only_recorded_configurations():
+    configs = [{"batch_size": 32, "lr": 0.1}, {"batch_size": 64, "lr": 0.01}]
+    search = HyperparameterSearch((), "random", 3, configs=configs)
+    drawn = [search.ask().hyperparameters for _ in range(8)]
+    assert all(d in configs for d in drawn) and len({json.dumps(d) for d in drawn}) == 2
+    grid = HyperparameterSearch((), "grid", 3, configs=configs)
+    assert grid.planned_trials(10) == 2
+
+
+def test_offline_runs_every_strategy_with_the_same_seeds(setup):
+    trace, config, _ = setup
+    outcomes = run_offline(trace, config, range(3))
+    assert len(outcomes) == 3 * 3 * 4  # workloads × seeds × strategies
+    by = {(o.workload, o.seed, o.strategy): o for o in outcomes}
+    for (workload, seed, strategy), o in by.items():
+        configs = [t["hyperparameters"] for t in o.summary["trials"]]
+        if strategy != "v2":  # v2's extra search dimensions change its draws
+            v1 = [t["hyperparameters"] for t in by[(workload, seed, "v1")].summary["trials"]]
+            assert configs == v1
+        sources = {t["system"]["source"] for t in o.summary["trials"]}
+        expected = {"v1": "default", "v2": "searched", "pipetune": "probed", "oracle": "oracle"}
+        assert sources == {expected[strategy]}
+        assert (o.probe_epochs > 0) == (strategy == "pipetune")
+    assert oracle_violations(trace, config, outcomes) == []
+    rows = summarise(outcomes)
+    v1_rows = [r for r in rows if r["strategy"] == "v1"]
+    assert all(r["tuning_s_vs_v1"] == 1.0 for r in v1_rows)
+    oracle_rows = [r for r in rows if r["strategy"] == "oracle"]
+    assert all(r["tuning_s_vs_v1"] <= 1.0 for r in oracle_rows)
+    assert "| oracle |" in table(rows)
+
+
+def test_the_oracle_runs_each_trial_at_its_cheapest_setting(setup):
+    trace, config, _ = setup
+    workload = trace.workloads()[1]
+    default = SystemSetting.of({"cores": "2", "memory": "2g"})
+    o = replay_job(trace, workload, config, "oracle", 4)
+    for trial in o.summary["trials"]:
+        key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
+        costs = {
+            s: trial_cost(trace, workload, key, s, 4).epoch_s for s in trace.settings(workload, key)
+        }
+        best = best_setting(trace, workload, key, 4, config.probing.objective, default)
+        assert costs[best.label()] == min(costs.values())
+        assert SystemSetting.of(trial["system"]["chosen"]) == best
+        assert trial["time"]["total_s"] == pytest.approx(costs[best.label()], abs=1e-3)
+
+
+def test_a_beaten_oracle_is_reported(setup):
+    trace, config, _ = setup
+    o = replay_job(trace, trace.workloads()[0], config, "v1", 0)
+    trial = o.summary["trials"][0]
+    trial["time"]["total_s"] *= 0.5  # as if the run had been twice as fast as possible
+    found = oracle_violations(trace, config, [o])
+    assert [(v.trial, round(v.ratio, 2) < 1) for v in found][:1] == [(trial["id"], True)]
+
+
+def test_replay_chooses_what_probing_would_choose_on_the_traces_numbers(setup):
+    # The policy is the live one: the probes are epochs 1, 2, 3 at the candidates in order, and
+    # the chosen setting is select_best over those recorded epochs.
+    trace, config, _ = setup
+    candidates = probe_candidates(config.system_parameters, config.probing.strategy)
+    for workload in trace.workloads():
+        o = replay_job(trace, workload, config, "pipetune", 2)
+        for trial in o.summary["trials"]:
+            key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
+            probes = []
+            for epoch, setting in enumerate(candidates[:3], start=1):
+                row = trace.epochs(workload, key, setting)[epoch - 1]
+                probes.append(ProbeResult(setting, row.duration_s, row.energy_j, "synthetic"))
+            expected = select_best(probes, config.probing.objective).setting
+            assert SystemSetting.of(trial["system"]["chosen"]) == expected
+
+
+def test_online_recognition_learns_then_hits_and_counts_false_hits(setup):
+    trace, config, _ = setup
+    services = Services(trace, config)
+    jobs = poisson_jobs(300, 1 / 600, trace.workloads(), 4, np.random.default_rng(1))
+    result = simulate("pipetune", jobs, services, 4, 0.5, profile_noise=0.1)
+    assert result.trials == 300 * 3
+    assert result.recognised > 0.8 * result.trials  # after the first jobs of each workload
+    assert result.probed >= 3  # each workload probed before it is known
+    assert result.false_hits <= 0.01 * result.recognised
+    v1 = simulate("v1", jobs, services, 4, 0.5)
+    assert v1.recognised == 0 and v1.mean_response_s >= v1.mean_service_s
+    assert v1.p95_response_s >= v1.mean_service_s
+    # pipetune without its model's hits costs what probing costs
+    probing = Services(trace, config).fixed("pipetune", jobs[0].workload, jobs[0].seed)
+    assert probing.probe_epochs > 0
+
+
+def test_one_slot_serves_first_come_first_served(setup):
+    trace, config, _ = setup
+    services = Services(trace, config)
+    workload = trace.workloads()[0]
+    service = services.fixed("v1", workload, 0).tuning_s
+    jobs = [Job(i, 0.1 * i, workload, 0) for i in range(3)]  # all arrive at once
+    result = simulate("v1", jobs, services, 1, 3.0)
+    waits = [0.0, service - 0.1, 2 * service - 0.2]
+    assert result.mean_wait_s == pytest.approx(sum(waits) / 3)
+    assert result.mean_response_s == pytest.approx(service + sum(waits) / 3)
+    two = simulate("v1", jobs, services, 2, 1.5)
+    assert two.mean_wait_s == pytest.approx((service - 0.2) / 3)
+
+
+def test_a_load_of_one_or_more_is_refused_or_warned():
+    check_load({"v1": 0.7, "pipetune": 0.95}, False, print)
+    with pytest.raises(Overload, match=r"v2 1\.10"):
+        check_load({"v1": 0.7, "v2": 1.1}, False, print)
+    warnings: list[str] = []
+    check_load({"v1": 1.0}, True, warnings.append)
+    assert warnings and "grow without bound" in warnings[0]
+
+
+def test_cli_trace_and_replay_commands(setup, tmp_path: Path):
+    _, _, root = setup
+    runner = CliRunner()
+    conf = str(root / "pipetune.conf")
+    out = tmp_path / "syn.csv.gz"
+    r = runner.invoke(
+        main,
+        [
+            "trace",
+            "synthetic",
+            "--config",
+            conf,
+            "--out",
+            str(out),
+            "--workloads",
+            "2",
+            "--configs",
+            "3",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["trace", "show", str(out)])
+    assert r.exit_code == 0 and "(synthetic)" in r.output and "3 configuration(s)" in r.output
+    r = runner.invoke(
+        main,
+        [
+            "replay",
+            "offline",
+            str(out),
+            "--config",
+            conf,
+            "--seeds",
+            "2",
+            "--out",
+            str(tmp_path / "off"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "SYNTHETIC trace" in r.output and "oracle check: no trial" in r.output
+    summary = pd.read_csv(tmp_path / "off" / "offline.csv")
+    assert set(summary["strategy"]) == {"v1", "v2", "pipetune", "oracle"}
+    assert len(pd.read_csv(tmp_path / "off" / "offline-runs.csv")) == 2 * 2 * 4
+    r = runner.invoke(
+        main,
+        [
+            "replay",
+            "online",
+            str(out),
+            "--config",
+            conf,
+            "--jobs",
+            "200",
+            "--out",
+            str(tmp_path / "on"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    online = pd.read_csv(tmp_path / "on" / "online.csv")
+    assert list(online["jobs"]) == [200] * 4
+    r = runner.invoke(main, ["replay", "online", str(out), "--config", conf, "--load", "1.2"])
+    assert r.exit_code == 2 and "offered load >= 1" in r.output
+    bad = tmp_path / "bad.csv.gz"
+    frame = Trace.load(out).frame
+    frame.loc[3, "accuracy"] = 7.0
+    frame.to_csv(bad, index=False)  # no version line either
+    r = runner.invoke(main, ["replay", "offline", str(bad), "--config", conf])
+    assert r.exit_code == 2 and "pipetune-trace v2" in r.output
