@@ -126,6 +126,9 @@ class ProbingConfig:
     strategy: str = "one-at-a-time"
     objective: Objective = field(default_factory=lambda: Objective({"duration": 1.0}))
     budget: int | None = None  # probe epochs including the default's; None = all candidates
+    # Run the profiling epoch and the last probe as the start of the trial's training, so
+    # that when their setting is the one chosen, training goes on without a new start-up.
+    continuation: bool = True
 
 
 @dataclass(frozen=True)
@@ -433,7 +436,7 @@ def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
     if not isinstance(raw, dict):
         c.problem("$.probing", "an object", show(raw))
         return ProbingConfig()
-    c.unknown_keys("$.probing", raw, {"strategy", "select_by", "budget"})
+    c.unknown_keys("$.probing", raw, {"strategy", "select_by", "budget", "continuation"})
     strategy = c.choice(
         "$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES
     )
@@ -448,7 +451,13 @@ def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
                 "for the chosen setting)",
                 str(budget),
             )
-    return ProbingConfig(strategy=strategy, objective=objective, budget=budget)
+    continuation = raw.get("continuation", True)
+    if not isinstance(continuation, bool):
+        c.problem("$.probing.continuation", "true or false", show(continuation))
+        continuation = True
+    return ProbingConfig(
+        strategy=strategy, objective=objective, budget=budget, continuation=continuation
+    )
 
 
 def _parse_objective(c: Checker, raw: Any) -> Objective:

@@ -81,6 +81,10 @@ class Energy:
             return other
         return Energy(self.joules + other.joules, "mixed")
 
+    def __sub__(self, other: Energy) -> Energy:
+        """What is left of a window after a part of it (never below zero)."""
+        return Energy(max(0.0, self.joules - other.joules), self.source)
+
     @staticmethod
     def zero() -> Energy:
         return Energy(0.0, "none")
@@ -116,6 +120,29 @@ class SegmentRequest:
     checkpoint_dir: str
     log_path: str
     profile: bool = False  # profile the first epoch (counters over its window)
+    # Pause after this many epochs (0: never) and ask the tuner whether to go on in the same
+    # process: a probe that turns out to be the chosen setting then needs no new start-up.
+    decide_after: int = 0
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A segment paused after its first epochs, waiting to be told whether to go on."""
+
+    epochs: tuple[EpochReport, ...]
+    wall_s: float  # since the segment was launched: start-up + these epochs
+    energy: Energy
+    profile: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Paused:
+    """How a segment's pause went: where, whether it went on, and the cost up to it."""
+
+    after: int  # epochs before the pause
+    continued: bool
+    wall_s: float
+    energy: Energy
 
 
 @dataclass(frozen=True)
@@ -127,6 +154,7 @@ class SegmentResult:
     energy: Energy
     app_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    paused: Paused | None = None
 
     @property
     def startup_s(self) -> float:

@@ -6,6 +6,7 @@ point is continued by `--resume` without re-running finished trials or epochs.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import time
@@ -27,15 +28,18 @@ from pipetune.journal import (
     segment_event_fields,
 )
 from pipetune.probing.candidates import default_setting, probe_budget, probe_candidates
-from pipetune.probing.plan import FixedPlan, PipelinedPlan, TrialPlan, epochs_done
+from pipetune.probing.plan import FixedPlan, PipelinedPlan, PlannedSegment, TrialPlan, epochs_done
 from pipetune.progress import Progress
 from pipetune.recognition.service import RecognitionService
 from pipetune.records import (
     Energy,
     EpochReport,
     Mode,
+    Pause,
+    Role,
     SegmentRecord,
     SegmentRequest,
+    SegmentResult,
     SettingSource,
     SystemSetting,
 )
@@ -224,6 +228,7 @@ class Tuner:
                 checkpoint_dir=trial.checkpoint,
                 log_path=str(seg_dir / f"segment-{index:02d}.log"),
                 profile=index == 0,  # the trial's first epoch is its profiling epoch
+                decide_after=planned.decide_after,
             )
             self._journal(
                 "segment_started",
@@ -237,8 +242,9 @@ class Tuner:
                 planned.setting, planned.role, start_epoch, planned.epochs
             )
             started = time.monotonic()
+            decide = self._decider(trial, plan, index, planned) if planned.decide_after else None
             try:
-                result = self.backend.run_segment(request, self._on_epoch(trial, planned))
+                result = self.backend.run_segment(request, self._on_epoch(trial, planned), decide)
             except SegmentFailed as exc:
                 failed = SegmentRecord(
                     index,
@@ -257,17 +263,13 @@ class Tuner:
                     self._journal("trial_failed", trial=trial.trial_id, error=str(exc))
                 )
                 return None
-            record = SegmentRecord(
-                index,
-                planned.setting,
-                planned.role,
-                tuple(result.epochs),
-                result.wall_s,
-                result.energy,
-                profile=result.extra.get("profile"),
-            )
             notes = {k: v for k, v in result.extra.items() if k not in ("power", "profile")}
-            self._record_segment(trial, record, "segment_done", result.extra.get("power"), notes)
+            power = result.extra.get("power")
+            for record in segment_records(index, planned, result):
+                if record.index > index:
+                    notes = {"continued": f"segment {index} went on in the same process"}
+                    power = None  # the whole process's samples went with its first part
+                self._record_segment(trial, record, "segment_done", power, notes)
             if index == 0 and self.recognition is not None and trial.recognition is None:
                 self._recognize(trial, plan)
         accuracy = sorted(
@@ -292,12 +294,46 @@ class Tuner:
             return FixedPlan(epochs, suggestion.system or self.default, SettingSource.ORACLE)
         candidates = probe_candidates(self.config.system_parameters, self.config.probing.strategy)
         budget = probe_budget(len(candidates), epochs, self.config.probing.budget)
-        return PipelinedPlan(epochs, candidates[:budget], self.config.probing.objective)
+        return PipelinedPlan(
+            epochs,
+            candidates[:budget],
+            self.config.probing.objective,
+            continuation=self.config.probing.continuation,
+            may_recognize=self.recognition is not None and self.recognition.available,
+        )
 
-    def _recognize(self, trial: TrialState, plan: TrialPlan) -> None:
+    def _decider(
+        self, trial: TrialState, plan: TrialPlan, index: int, planned: PlannedSegment
+    ) -> Callable[[Pause], bool]:
+        """At a paused probe: recognise (profiling epoch), then go on or stop (module doc)."""
+        assert isinstance(plan, PipelinedPlan)
+
+        def decide(pause: Pause) -> bool:
+            so_far = SegmentRecord(
+                index,
+                planned.setting,
+                planned.role,
+                pause.epochs,
+                pause.wall_s,
+                pause.energy,
+                profile=pause.profile,
+            )
+            if index == 0 and self.recognition is not None and trial.recognition is None:
+                self._recognize(trial, plan, so_far)
+            go_on, reason = plan.continue_after([*trial.segments, so_far])
+            self._journal("decision", trial=trial.trial_id, index=index, go_on=go_on, why=reason)
+            if go_on:
+                self.progress.note(f"{trial.trial_id}: {reason}")
+            return go_on
+
+        return decide
+
+    def _recognize(
+        self, trial: TrialState, plan: TrialPlan, first: SegmentRecord | None = None
+    ) -> None:
         """After the profiling epoch: a confident hit skips the remaining probes."""
         assert self.recognition is not None
-        obs = self.recognition.observation(trial.hyperparameters, trial.segments[0])
+        obs = self.recognition.observation(trial.hyperparameters, first or trial.segments[0])
         result = self.recognition.lookup(obs)
         self.state.apply(self._journal("recognition", trial=trial.trial_id, result=result))
         apply_recognition(trial, plan)
@@ -367,12 +403,54 @@ class Tuner:
     def _write(self, status: str) -> dict[str, Any]:
         trials = [self._trial_summary(t) for t in self.state.ordered() if t.trial_id in self.plans]
         summary = run_summary(self.state, trials, status, self.meter_description)
+        # The tuner's own CPU (this process: search, plans, journal, store, recognition), not
+        # the jobs': what PipeTune itself costs on top of training.
+        times = os.times()
+        summary["overhead"] = {"tuner_cpu_s": round(times.user + times.system, 3)}
         write_results(self.paths.run_dir, self.state, summary)
         return summary
 
     def _journal(self, kind: str, **fields: Any) -> dict[str, Any]:
         assert self.journal is not None
         return self.journal.append(kind, **fields)
+
+
+def segment_records(
+    index: int, planned: PlannedSegment, result: SegmentResult
+) -> list[SegmentRecord]:
+    """The journal's view of a segment: one record, or two when it went on after a pause (its
+    probe epoch with the start-up, then the training epochs at the same setting)."""
+    profile = result.extra.get("profile")
+    paused = result.paused
+    if paused is None or not paused.continued:
+        whole = SegmentRecord(
+            index,
+            planned.setting,
+            planned.role,
+            tuple(result.epochs),
+            result.wall_s,
+            result.energy,
+            profile=profile,
+        )
+        return [whole]
+    head = SegmentRecord(
+        index,
+        planned.setting,
+        planned.role,
+        tuple(result.epochs[: paused.after]),
+        paused.wall_s,
+        paused.energy,
+        profile=profile,
+    )
+    tail = SegmentRecord(
+        index + 1,
+        planned.setting,
+        Role.TRAIN,
+        tuple(result.epochs[paused.after :]),
+        max(0.0, result.wall_s - paused.wall_s),
+        result.energy - paused.energy,
+    )
+    return [head, tail]
 
 
 def apply_recognition(trial: TrialState, plan: TrialPlan) -> None:

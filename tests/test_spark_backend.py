@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from pipetune.backends.spark import SparkSubmitBackend
 from pipetune.config import load_config
-from pipetune.records import EpochReport, Role, SegmentRequest, SystemSetting
+from pipetune.records import EpochReport, Pause, Role, SegmentRequest, SystemSetting
 from pipetune.spark_env import discover
 from pipetune.telemetry.energy_source import EnergySource
 from pipetune.telemetry.estimate import CpuPowerModel
@@ -60,17 +61,34 @@ def test_segments_continue_from_the_trials_own_checkpoint(tmp_path: Path) -> Non
     assert first.epochs[0].echoed["batchSize"] == 32
     assert first.epochs[0].echoed["learningRateDecay"] == pytest.approx(0.001)
 
-    second = backend.run_segment(
-        request(tmp_path, "t0", {"cores": "1"}, 1, Role.PROBE), lambda e: None
+    # a probe that may go on: it pauses after one epoch; told to stop, it saves and ends there
+    pauses: list[Pause] = []
+
+    def stop(pause: Pause) -> bool:
+        pauses.append(pause)
+        return False
+
+    probe = dataclasses.replace(
+        request(tmp_path, "t0", {"cores": "1"}, 2, Role.PROBE), decide_after=1
     )
+    second = backend.run_segment(probe, lambda e: None, stop)
     assert [e.epoch for e in second.epochs] == [3]  # resumed: the epoch counter continues
+    assert second.paused is not None and not second.paused.continued and second.paused.after == 1
+    assert [e.epoch for e in pauses[0].epochs] == [3] and 0 < pauses[0].wall_s <= second.wall_s
     meta = json.loads((tmp_path / "t0" / "checkpoint" / "meta.json").read_text())
     assert meta["epochs_done"] == 3
     assert second.epochs[0].accuracy > 0.5  # learns from real digits, well above chance (0.1)
 
-    # a different trial starts from scratch, never from t0's weights
-    other = backend.run_segment(request(tmp_path, "t1", {"cores": "2"}, 1), lambda e: None)
-    assert [e.epoch for e in other.epochs] == [1]
+    # a different trial starts from scratch, never from t0's weights; told to go on after its
+    # first epoch, it trains the second in the same process: one start-up for both
+    fresh = dataclasses.replace(request(tmp_path, "t1", {"cores": "2"}, 2), decide_after=1)
+    other = backend.run_segment(fresh, lambda e: None, lambda pause: True)
+    assert [e.epoch for e in other.epochs] == [1, 2]
+    assert other.paused is not None and other.paused.continued
+    assert other.paused.wall_s < other.wall_s
+    assert other.wall_s - other.paused.wall_s < other.paused.wall_s  # no second start-up
+    meta = json.loads((tmp_path / "t1" / "checkpoint" / "meta.json").read_text())
+    assert meta["epochs_done"] == 2
 
 
 def test_standalone_cluster_runs_a_segment_on_executors(tmp_path: Path) -> None:

@@ -84,6 +84,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--partitions", type=int, default=0, help="data partitions (0: default parallelism)"
     )
+    p.add_argument(
+        "--decideAfter",
+        type=int,
+        default=0,
+        help="pause after this many of the segment's epochs and wait for --decisionFile: "
+        "continue, or save and stop there (0: never pause)",
+    )
+    p.add_argument("--decisionFile", default="", help="where the launcher writes its decision")
+    p.add_argument(
+        "--decisionTimeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for a decision; then save and stop",
+    )
     args = p.parse_args(argv)
 
     problems = []
@@ -97,6 +111,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--momentum must be in [0, 1)")
     if args.epochs < 1:
         problems.append("--epochs must be >= 1")
+    if args.decideAfter < 0:
+        problems.append("--decideAfter must be >= 0")
+    if args.decideAfter and not args.decisionFile:
+        problems.append("--decideAfter needs --decisionFile")
     if args.trainSize is not None and args.trainSize < 0:
         problems.append("--trainSize must be >= 0")
     if args.partitions < 0:
@@ -605,6 +623,8 @@ def run(args: argparse.Namespace) -> None:
             )
 
         last_step = max(0, (restored["neval"] or 1) - 1)
+        epochs_done = start_epoch
+        pause_at = start_epoch + args.decideAfter if args.decideAfter else 0
         for epoch in range(start_epoch + 1, start_epoch + args.epochs + 1):
             # BigDL counts epochs from 1 and stops once state("epoch") > MaxEpoch's bound.
             opt.set_end_when(MaxEpoch(epoch))
@@ -630,8 +650,12 @@ def run(args: argparse.Namespace) -> None:
                     "hyperparameters": hp,
                 }
             )
+            epochs_done = epoch
+            if epoch == pause_at and epoch < start_epoch + args.epochs:
+                emit({"event": "pause", "epoch": epoch})
+                if not await_decision(Path(args.decisionFile), epoch, args.decisionTimeout):
+                    break
 
-        epochs_done = start_epoch + args.epochs
         driver_method = opt.value.optimMethods().values().head()
         new_meta = {
             "format": CHECKPOINT_FORMAT,
@@ -648,6 +672,25 @@ def run(args: argparse.Namespace) -> None:
     finally:
         shutil.rmtree(summary_dir, ignore_errors=True)
         sc.stop()
+
+
+def await_decision(path: Path, epoch: int, timeout_s: float) -> bool:
+    """Wait for the launcher's {"epoch": e, "continue": bool} in `path`; True: train on.
+
+    The JVM and the cached data stay up meanwhile, which is the point: going on at the same
+    setting costs no new start-up. No answer in time: stop (the checkpoint is saved).
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            answer = json.loads(path.read_text())
+        except (OSError, ValueError):
+            answer = None  # not written yet (the launcher renames it into place)
+        if isinstance(answer, dict) and answer.get("epoch") == epoch:
+            return bool(answer.get("continue"))
+        time.sleep(0.05)
+    print(f"lenet5: no decision after epoch {epoch} in {timeout_s:g} s; stopping", file=sys.stderr)
+    return False
 
 
 def report_error(message: str) -> None:

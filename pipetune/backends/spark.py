@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,11 +12,11 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from pipetune.backends.base import Backend, EpochCallback
+from pipetune.backends.base import Backend, DecideCallback, EpochCallback
 from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
 from pipetune.config import AppConfig, executor_layout
 from pipetune.errors import AppContractError, PipeTuneError, SegmentFailed
-from pipetune.records import Energy, EpochReport, SegmentRequest, SegmentResult
+from pipetune.records import Energy, EpochReport, Pause, Paused, SegmentRequest, SegmentResult
 from pipetune.spark_env import SparkEnvironment
 from pipetune.telemetry.energy_source import EnergySource
 from pipetune.telemetry.estimate import executor_processes
@@ -70,7 +71,22 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
     for name, value in request.hyperparameters.items():
         argv += [f"--{app.hyperparameter_flags[name]}", str(value)]
     argv += ["--epochs", str(request.epochs), "--checkpoint", request.checkpoint_dir]
+    if 0 < request.decide_after < request.epochs:
+        argv += ["--decideAfter", str(request.decide_after)]
+        argv += ["--decisionFile", str(decision_path(request))]
     return argv
+
+
+def decision_path(request: SegmentRequest) -> Path:
+    """Where the tuner's answer to a paused segment goes (beside the segment's log)."""
+    return Path(request.log_path + ".decision.json")
+
+
+def write_decision(path: Path, epoch: int, go_on: bool) -> None:
+    """Atomically, so the polling app never reads half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"epoch": epoch, "continue": go_on}))
+    os.replace(tmp, path)
 
 
 class SparkSubmitBackend(Backend):
@@ -91,13 +107,19 @@ class SparkSubmitBackend(Backend):
         self.cwd = cwd
         self._proc: subprocess.Popen[str] | None = None
 
-    def run_segment(self, request: SegmentRequest, on_epoch: EpochCallback) -> SegmentResult:
+    def run_segment(
+        self,
+        request: SegmentRequest,
+        on_epoch: EpochCallback,
+        decide: DecideCallback | None = None,
+    ) -> SegmentResult:
         argv = spark_submit_argv(self.env, self.app, request)
         Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
+        decision_path(request).unlink(missing_ok=True)  # never an answer from an earlier try
         with open(request.log_path, "a", encoding="utf-8") as log:
             log.write("$ " + " ".join(argv) + "\n")
             log.flush()
-            return self._run(argv, request, on_epoch, log)
+            return self._run(argv, request, on_epoch, decide, log)
 
     def stop(self) -> None:
         proc = self._proc
@@ -105,7 +127,12 @@ class SparkSubmitBackend(Backend):
             _kill_group(proc)
 
     def _run(
-        self, argv: list[str], request: SegmentRequest, on_epoch: EpochCallback, log: IO[str]
+        self,
+        argv: list[str],
+        request: SegmentRequest,
+        on_epoch: EpochCallback,
+        decide: DecideCallback | None,
+        log: IO[str],
     ) -> SegmentResult:
         loopback = (
             self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
@@ -140,6 +167,7 @@ class SparkSubmitBackend(Backend):
         ended = False
         profiling: EpochProfile | None = None
         extra_info: dict[str, Any] = {}
+        paused: Paused | None = None
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -164,6 +192,8 @@ class SparkSubmitBackend(Backend):
                     self._check_echo(request, report)
                     epochs.append(report)
                     on_epoch(report)
+                elif kind == "pause":
+                    paused = self._pause(request, decide, epochs, extra_info, meter, first, started)
                 elif kind == "end":
                     ended = True
             rc = proc.wait()
@@ -184,16 +214,40 @@ class SparkSubmitBackend(Backend):
             raise SegmentFailed(f"timed out after {self.app.timeout_s:g} s", "".join(tail))
         if rc != 0 or not ended:
             raise SegmentFailed(f"spark-submit exited with status {rc}", "".join(tail))
-        if len(epochs) != request.epochs:
+        expected = paused.after if paused and not paused.continued else request.epochs
+        if len(epochs) != expected:
             raise AppContractError(
-                f"asked for {request.epochs} epoch(s), the app reported {len(epochs)}",
+                f"asked for {expected} epoch(s), the app reported {len(epochs)}",
                 "".join(tail),
             )
         energy: Energy = meter.between(first, end)
         if meter.fallbacks:
             extra_info["energy_fallbacks"] = meter.fallbacks
         extra_info["power"] = meter.power_series(first, end)
-        return SegmentResult(epochs, wall, energy, state["app_id"], extra_info)
+        return SegmentResult(epochs, wall, energy, state["app_id"], extra_info, paused)
+
+    def _pause(
+        self,
+        request: SegmentRequest,
+        decide: DecideCallback | None,
+        epochs: list[EpochReport],
+        extra_info: dict[str, Any],
+        meter: Any,
+        first: Any,
+        started: float,
+    ) -> Paused:
+        """The app waits after `decide_after` epochs: ask the tuner, write its answer."""
+        if len(epochs) != request.decide_after:
+            raise EventError(
+                f"the app paused after {len(epochs)} epoch(s), asked to after "
+                f"{request.decide_after}"
+            )
+        wall = time.monotonic() - started
+        energy = meter.between(first, meter.mark())
+        pause = Pause(tuple(epochs), wall, energy, extra_info.get("profile"))
+        go_on = decide(pause) if decide is not None else True
+        write_decision(decision_path(request), epochs[-1].epoch, go_on)
+        return Paused(len(epochs), go_on, wall, energy)
 
     def _begin_profile(self, root_pid: int, state: dict[str, Any]) -> EpochProfile | None:
         assert self.profiler is not None

@@ -6,6 +6,13 @@ where the journal says it stopped. Pipelined trials go
     PROFILING (epoch 1 at the default) → PROBING (one epoch per candidate) → SETTLED → DONE
 
 and fixed trials (v1, v2) run every epoch at one setting.
+
+Continuation: the profiling epoch (when recognition may settle the trial on it) and the last
+probe are asked for every remaining epoch with a pause after the first (`decide_after`). At
+the pause the tuner asks `continue_after`: when the setting the trial would train at is the
+one running, training goes on in the same process and the segment is journaled as its probe
+epoch plus a training segment; otherwise it stops, saved, after its one epoch as before. A
+restart costs a full start-up (JVM, Spark, data, ~30 s here), more than an epoch.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class PlannedSegment:
     setting: SystemSetting
     epochs: int
     role: Role
+    decide_after: int = 0  # pause after this many epochs and ask `continue_after`
 
 
 def epochs_done(history: list[SegmentRecord]) -> int:
@@ -78,12 +86,22 @@ class FixedPlan(TrialPlan):
 class PipelinedPlan(TrialPlan):
     """PipeTune: profile and probe one epoch per candidate, then train at the best."""
 
-    def __init__(self, epochs: int, candidates: list[SystemSetting], objective: Objective) -> None:
+    def __init__(
+        self,
+        epochs: int,
+        candidates: list[SystemSetting],
+        objective: Objective,
+        *,
+        continuation: bool = False,
+        may_recognize: bool = False,
+    ) -> None:
         super().__init__(epochs)
         if not candidates or epochs < 2:
             raise ValueError("a pipelined trial needs ≥ 1 candidate and ≥ 2 epochs")
         self.candidates = candidates[: epochs - 1]
         self.objective = objective
+        self.continuation = continuation
+        self.may_recognize = may_recognize  # a hit after the profiling epoch may settle it
         # Set when a recognised recurring job is handed its best known setting after the
         # profiling epoch: the remaining candidates are then not probed.
         self.recognized: SystemSetting | None = None
@@ -107,9 +125,30 @@ class PipelinedPlan(TrialPlan):
             return None
         if phase in (Phase.PROFILING, Phase.PROBING):
             tried = sum(1 for s in history if s.role is Role.PROBE)
+            remaining = self.epochs - epochs_done(history)
+            last = tried == len(self.candidates) - 1
+            if (
+                self.continuation
+                and remaining > 1
+                and (last or (tried == 0 and self.may_recognize))
+            ):
+                return PlannedSegment(self.candidates[tried], remaining, Role.PROBE, decide_after=1)
             return PlannedSegment(self.candidates[tried], 1, Role.PROBE)
         best = self.recognized or select_best(self.probes(history), self.objective).setting
         return PlannedSegment(best, self.epochs - epochs_done(history), Role.TRAIN)
+
+    def continue_after(self, history: list[SegmentRecord]) -> tuple[bool, str]:
+        """At a pause (the paused probe is the last of `history`): go on at its setting?"""
+        current = history[-1].setting
+        if self.recognized is not None:
+            target, why = self.recognized, "recognised"
+        elif self.phase(history) is Phase.SETTLED:
+            target, why = select_best(self.probes(history), self.objective).setting, "best probed"
+        else:
+            return False, "more settings to probe"
+        if target == current:
+            return True, f"{current} is the {why} setting: training goes on without a restart"
+        return False, f"the {why} setting is {target}: restarting there"
 
     def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
         if self.recognized is not None:

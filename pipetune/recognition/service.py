@@ -52,6 +52,11 @@ class RecognitionService:
         service.recognizer = recognizer
         return service
 
+    @property
+    def available(self) -> bool:
+        """Whether look-ups can hit in this run (a usable model was loaded)."""
+        return self.recognizer is not None
+
     def observation(
         self, hyperparameters: dict[str, Any], first: SegmentRecord
     ) -> Observation | None:

@@ -8,6 +8,9 @@ Semantics (docs/TRACE_FORMAT.md, "Replay"):
     approximated by the same epoch index recorded under the segment's setting;
   * wall = start-up + Σ(duration + eval); start-up energy = start-up × the energy rate
     (energy / wall) of the group's epoch 1, labelled with that epoch's energy source;
+  * a segment with `decide_after` = k pauses after k epochs like the app does: `decide` is
+    asked with the cost so far, and on False the segment ends there (the trial's progress is
+    then k epochs, not all it asked for);
   * optional noise multiplies each epoch's duration, eval and energy by one lognormal(0, noise)
     factor (power unchanged), and start-up (and its energy) by another. The factors come from a
     numpy Generator seeded by (seed, workload, trial, setting, first epoch), so a replay does not
@@ -21,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from pipetune.backends.base import Backend, EpochCallback
+from pipetune.backends.base import Backend, DecideCallback, EpochCallback
 from pipetune.errors import SegmentFailed
-from pipetune.records import Energy, EpochReport, SegmentRequest, SegmentResult
+from pipetune.records import Energy, EpochReport, Pause, Paused, SegmentRequest, SegmentResult
 from pipetune.replay.trace import Trace, TraceError, TraceRow, canonical_config
 from pipetune.telemetry.profile import JobProfile
 
@@ -53,7 +56,12 @@ class ReplayBackend(Backend):
         """The workload's profiling-epoch profile from the trace, None if it has none."""
         return self.trace.profile(self.workload)
 
-    def run_segment(self, request: SegmentRequest, on_epoch: EpochCallback) -> SegmentResult:
+    def run_segment(
+        self,
+        request: SegmentRequest,
+        on_epoch: EpochCallback,
+        decide: DecideCallback | None = None,
+    ) -> SegmentResult:
         if request.epochs < 1:
             raise SegmentFailed(f"replay: asked for {request.epochs} epoch(s), expected >= 1")
         config = canonical_config(request.hyperparameters)
@@ -78,13 +86,7 @@ class ReplayBackend(Backend):
             _report(row, float(f), request.hyperparameters)
             for row, f in zip(rows[first - 1 : last], time_f, strict=True)
         ]
-        for report in reports:
-            on_epoch(report)
         startup = rows[0].startup_s * startup_f
-        energy = _startup_energy(rows[0], startup)
-        for report in reports:
-            energy = energy + report.energy
-        wall = startup + sum(r.wall_s for r in reports)
         extra: dict[str, Any] = {}
         if request.profile:
             profile = self.profile()
@@ -92,8 +94,25 @@ class ReplayBackend(Backend):
                 extra["profile_error"] = f"the trace has no profile for {self.workload!r}"
             else:
                 extra["profile"] = profile.to_dict()
-        self._done[request.trial_id] = last
-        return SegmentResult(reports, wall, energy, APP_ID, extra)
+        paused = None
+        pause_at = request.decide_after if 0 < request.decide_after < request.epochs else 0
+        for done, report in enumerate(reports, start=1):
+            on_epoch(report)
+            if done == pause_at:
+                wall_so_far = startup + sum(r.wall_s for r in reports[:done])
+                energy_so_far = _total(rows[0], startup, reports[:done])
+                pause = Pause(
+                    tuple(reports[:done]), wall_so_far, energy_so_far, extra.get("profile")
+                )
+                go_on = decide(pause) if decide is not None else True
+                paused = Paused(done, go_on, wall_so_far, energy_so_far)
+                if not go_on:
+                    reports = reports[:done]
+                    break
+        energy = _total(rows[0], startup, reports)
+        wall = startup + sum(r.wall_s for r in reports)
+        self._done[request.trial_id] = first + len(reports) - 1
+        return SegmentResult(reports, wall, energy, APP_ID, extra, paused)
 
     def _noise(self, trial_id: str, setting: str, first: int, epochs: int) -> tuple[Any, float]:
         """Per-epoch factors and the start-up factor; all 1 without noise."""
@@ -117,6 +136,13 @@ def _report(row: TraceRow, factor: float, hyperparameters: dict[str, Any]) -> Ep
         echoed=dict(hyperparameters),
         energy=Energy(row.energy_j * factor, row.energy_source),
     )
+
+
+def _total(epoch1: TraceRow, startup_s: float, reports: list[EpochReport]) -> Energy:
+    energy = _startup_energy(epoch1, startup_s)
+    for report in reports:
+        energy = energy + report.energy
+    return energy
 
 
 def _startup_energy(epoch1: TraceRow, startup_s: float) -> Energy:

@@ -103,6 +103,10 @@ class _Scripted(RecognitionService):
         self._answers = list(answers)
         self._asked = 0
 
+    @property
+    def available(self) -> bool:
+        return True
+
     def lookup(self, obs: Observation | None) -> dict[str, Any]:
         answer = self._answers[self._asked]
         self._asked += 1
