@@ -62,9 +62,10 @@ def test_agreeing_probes_count_up_and_disagreeing_ones_replace_stale_knowledge()
     assert rec.fit()
     cluster = rec.lookup(observation("lstm-news20", rng)).cluster
     cell = (cluster, 64)
-    assert rec.knowledge.cells[cell].count == 2
+    assert [e.count for e in rec.knowledge.cells[cell]] == [2]
     note = rec.observe(observation("lstm-news20", rng))
-    assert note.startswith("confirmed cores=2,memory=8g") and rec.knowledge.cells[cell].count == 3
+    assert note.startswith("confirmed cores=2,memory=8g")
+    assert [e.count for e in rec.knowledge.cells[cell]] == [3]
 
     fresh = {"cores": "4", "memory": "2g"}
     note = rec.observe(observation("lstm-news20", rng, best=fresh))
@@ -72,8 +73,8 @@ def test_agreeing_probes_count_up_and_disagreeing_ones_replace_stale_knowledge()
         note
         == f"replaced stale cores=2,memory=8g by cores=4,memory=2g for cluster {cluster}, batch 64"
     )
-    entry = rec.knowledge.cells[cell]
-    assert entry.setting.as_dict() == fresh and entry.count == 1
+    (entry,) = rec.knowledge.cells[cell]
+    assert entry.setting.as_dict() == fresh and entry.count == 1 and entry.members == 4
     (old,) = rec.knowledge.history
     assert old.entry.setting.as_dict() == OTHER and old.entry.count == 3
     assert old.by.as_dict() == fresh and (old.cluster, old.batch_size) == cell
@@ -106,7 +107,7 @@ def test_selection_is_probing_select_best_with_the_same_objective():
         objective = Objective(weights)
         table = KnowledgeTable()
         table.record(2, 0, obs, objective)
-        entry = table.cells[(2, 64)]
+        (entry,) = table.cells[(2, 64)]
         assert entry.setting == select_best(list(obs.probes), objective).setting
         assert entry.objective == objective.describe()
 
@@ -139,5 +140,22 @@ def test_observations_without_usable_probes_teach_nothing():
 @pytest.mark.parametrize("batch", [64, 256])
 def test_every_cell_backed_by_its_observations(batch):
     rec = batches_recognizer(nearest=False)
-    counts = {c: e.count for (c, b), e in rec.knowledge.cells.items() if b == batch}
-    assert sorted(counts.values()) == ([4, 4, 4] if batch == 64 else [2, 2, 2])
+    counts = sorted(e.count for c, b, e in rec.knowledge.rows() if b == batch)
+    assert counts == ([4, 4, 4] if batch == 64 else [2, 2, 2])
+
+
+def test_two_jobs_in_one_cluster_keep_their_own_settings():
+    # k = 1 forces every job into one cluster (as a capped k or similar counters would): each
+    # job's profile still gets its own entry, and a profile near none of them is a miss.
+    rec = Recognizer(DURATION, RecognizerSettings(k=1, refit_every=1000))
+    rng = np.random.default_rng(9)
+    for obs in training_set(rng, runs=3):
+        rec.observe(obs)
+    assert rec.fit() and rec.model.k == 1
+    cell = rec.knowledge.cells[(0, 64)]
+    assert sorted(e.job for e in cell) == sorted(["lenet5-mnist", "lstm-news20", "cnn-news20"])
+    for job in ("lenet5-mnist", "lstm-news20", "cnn-news20"):
+        r = rec.lookup(observation(job, rng, probed=False))
+        assert r.hit and r.setting == BEST[job] and r.learnt_from == job
+    stranger = rec.lookup(observation("far-away", rng, probed=False))
+    assert not stranger.hit

@@ -21,11 +21,15 @@ Features of an observation (`FeatureSpec.raw`), by name:
 * `job.s_per_sample`: epoch_s / samples.
 * `job.batch_size`.
 
-Scaling: each value v becomes sign(v)·log1p(|v|) — log1p for the non-negative rates we expect;
-a negative value (a counter that went backwards) keeps its sign instead of crashing a trial —
-then (v − mean) / std with the mean and std of the training rows, std floored at `STD_FLOOR`.
-The names, their order, the means and the stds are part of the model (`Scaler`), and every
-vector is built by name against them: a different feature set raises `FeatureMismatch`.
+Scaling: each value v becomes sign(v)·log1p(|v| / unit), with unit = `UNIT_SHARE` (1 %) of the
+feature's median |value| over the training rows (1 where that is 0). That is log(v) up to a
+constant for every value above a few % of the typical one, whatever the feature's unit, so
+seconds per sample (~1e-3) and CPU seconds per second (~0.5) weigh relative changes as
+counters of 1e5/s do (plain log1p made them linear, i.e. nearly constant), while a zero stays
+finite; a negative value (a counter that went backwards) keeps its sign instead of crashing.
+Then (v − mean) / std with the mean and std of the training rows, std floored at `STD_FLOOR`.
+The names, their order, the refs, the means and the stds are part of the model (`Scaler`), and
+every vector is built by name against them: a different feature set raises `FeatureMismatch`.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ BATCH_SIZE = "job.batch_size"
 SECONDS_PER_SAMPLE = "job.s_per_sample"
 POWER = "job.power_w"
 STD_FLOOR = 0.25
+UNIT_SHARE = 0.01
 """Smallest std of a log-scaled feature: one σ is never less than a ~28 % change of a rate, so a
 feature that was constant (or, with few runs, happened to agree) in training neither divides by
 ~0 nor dominates the distance. Runs of one job on a shared 2-core machine differ by that much
@@ -177,13 +182,18 @@ class Scaler:
     names: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    ref: tuple[float, ...] = ()  # per-feature unit of the log scale; () = 1 for every feature
     _mean: np.ndarray = field(init=False, repr=False, compare=False)
+    _ref: np.ndarray = field(init=False, repr=False, compare=False)
     _std: np.ndarray = field(init=False, repr=False, compare=False)
     _index: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not (len(self.names) == len(self.mean) == len(self.std)):
-            raise ValueError("names, mean and std must have the same length")
+        if not self.ref:
+            object.__setattr__(self, "ref", tuple(1.0 for _ in self.names))
+        if not (len(self.names) == len(self.mean) == len(self.std) == len(self.ref)):
+            raise ValueError("names, mean, std and ref must have the same length")
+        object.__setattr__(self, "_ref", np.asarray(self.ref, dtype=float))
         object.__setattr__(self, "_mean", np.asarray(self.mean, dtype=float))
         object.__setattr__(self, "_std", np.asarray(self.std, dtype=float))
         object.__setattr__(self, "_index", frozenset(self.names))
@@ -191,9 +201,17 @@ class Scaler:
     @classmethod
     def fit(cls, names: Sequence[str], rows: np.ndarray) -> Scaler:
         """From raw (unscaled) training rows, one column per name."""
-        logged = log_scale(np.asarray(rows, dtype=float))
+        rows = np.asarray(rows, dtype=float)
+        ref = np.median(np.abs(rows), axis=0) * UNIT_SHARE
+        ref = np.where(ref > 0, ref, 1.0)
+        logged = log_scale(rows / ref)
         std = np.maximum(logged.std(axis=0), STD_FLOOR)
-        return cls(tuple(names), tuple(map(float, logged.mean(axis=0))), tuple(map(float, std)))
+        return cls(
+            tuple(names),
+            tuple(map(float, logged.mean(axis=0))),
+            tuple(map(float, std)),
+            tuple(map(float, ref)),
+        )
 
     def check(self, features: Mapping[str, float]) -> None:
         """Raise `FeatureMismatch` unless `features` has exactly the model's names."""
@@ -207,12 +225,12 @@ class Scaler:
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
         """Raw rows in model order → log-scaled, standardised rows."""
-        return (log_scale(rows) - self._mean) / self._std
+        return (log_scale(rows / self._ref) - self._mean) / self._std
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
         """Standardised values → raw scale (for reports)."""
         logged = z * self._std + self._mean
-        return np.sign(logged) * np.expm1(np.abs(logged))
+        return np.sign(logged) * np.expm1(np.abs(logged)) * self._ref
 
 
 def _number(value: object) -> bool:

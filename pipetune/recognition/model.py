@@ -49,7 +49,7 @@ import numpy as np
 
 from pipetune.config import Objective
 from pipetune.recognition.features import BATCH_SIZE, FeatureSpec, Observation, Scaler
-from pipetune.recognition.knowledge import NEAREST_FACTOR, KnowledgeTable
+from pipetune.recognition.knowledge import NEAREST_FACTOR, KnowledgeEntry, KnowledgeTable
 from pipetune.records import SystemSetting
 
 MAX_K = 8
@@ -347,7 +347,9 @@ class Recognizer:
             return Recognition(
                 False, reason, cluster=cluster, distance=distance, threshold=threshold
             )
-        found = self.knowledge.find(cluster, obs.batch_size, self.settings.nearest_batch)
+        found = self.knowledge.find(
+            cluster, obs.batch_size, self.settings.nearest_batch, self._job_vector(z), tolerance
+        )
         if isinstance(found, str):
             return Recognition(
                 False, found, cluster=cluster, distance=distance, threshold=threshold
@@ -410,11 +412,49 @@ class Recognizer:
         if isinstance(outcome, Unfitted):
             self._unfit(outcome.reason + extra)
             return False
-        self.model, labels = outcome
+        self.model, _ = outcome
         self.status = f"fitted on {len(used)} of {len(self.observations)} observations{extra}"
-        members = [(int(c), i, self.observations[i]) for c, i in zip(labels, used, strict=True)]
-        self.knowledge = KnowledgeTable.rebuild(members, self.objective)
+        self.rebuild_knowledge()
         return True
+
+    def rebuild_knowledge(self) -> None:
+        """The table from the stored observations under the current model: those it was fitted
+        on by their nearest centroid (their k-means labels), later ones only within a cluster's
+        threshold (as `observe` learnt them). Cluster ids change between fits; this is how
+        the table follows them, and how a loaded model gets its table."""
+        m = self.model
+        if m is None:
+            self.knowledge = KnowledgeTable()
+            return
+        fitted = len(self.observations) - self.pending
+        members = []
+        for i, obs in enumerate(self.observations):
+            features = self.settings.features.raw(obs)
+            if features.keys() != set(m.scaler.names):
+                continue
+            z = m.standardise(features)
+            cluster, distance = m.nearest(z)
+            if i < fitted or distance <= m.thresholds[cluster]:
+                members.append((cluster, i, obs, self._job_vector(z)))
+        self.knowledge = KnowledgeTable.rebuild(members, self.objective, self._radius)
+
+    def _job_vector(self, z: np.ndarray) -> np.ndarray:
+        """A standardised profile as the knowledge table compares jobs: batch size left out."""
+        assert self.model is not None
+        names = self.model.scaler.names
+        return np.where([n in EXACT_FEATURES for n in names], 0.0, z)
+
+    def _radius(self, entry: KnowledgeEntry) -> float:
+        """How far a new run of an entry's job may fall from the mean of its n runs: the
+        noise prior blended with their own spread, as cluster thresholds are."""
+        assert self.model is not None
+        n = entry.members
+        prior = prior_radius(self.model.scaler, n)
+        if n < 2:
+            return max(prior, THRESHOLD_FLOOR)
+        own = MARGIN * math.sqrt(entry.spread / (n - 1) * (1 + 1 / n))
+        blended = math.sqrt((PRIOR_WEIGHT * prior**2 + (n - 1) * own**2) / (PRIOR_WEIGHT + n - 1))
+        return max(blended, THRESHOLD_FLOOR)
 
     def rebuilt(self, objective: Objective, settings: RecognizerSettings) -> Recognizer:
         """The same observations under another objective and settings: refitted, table rebuilt."""
@@ -488,10 +528,11 @@ class Recognizer:
         features = self.settings.features.raw(obs)
         if features.keys() != set(self.model.scaler.names):
             return "stored (feature set differs from the model's)"
-        cluster, distance = self.model.nearest(self.model.standardise(features))
+        z = self.model.standardise(features)
+        cluster, distance = self.model.nearest(z)
         if distance > self.model.thresholds[cluster]:
             return "stored as an unknown job (learnt at the next refit)"
-        return self.knowledge.record(cluster, index, obs, self.objective)
+        return self.knowledge.record(cluster, index, obs, self.objective, self._job_vector(z))
 
     def _unfit(self, reason: str) -> None:
         self.model = None

@@ -96,7 +96,11 @@ def to_data(rec: md.Recognizer) -> dict[str, Any]:
 def _model_data(m: md.ClusterModel) -> dict[str, Any]:
     return {
         "feature_names": list(m.scaler.names),
-        "scaler": {"mean": list(m.scaler.mean), "std": list(m.scaler.std)},
+        "scaler": {
+            "mean": list(m.scaler.mean),
+            "std": list(m.scaler.std),
+            "ref": list(m.scaler.ref),
+        },
         "k": m.k,
         "k_rule": m.k_rule,
         "silhouette": {str(k): v for k, v in m.silhouettes.items()},
@@ -192,9 +196,17 @@ def load(
         dict(rec.objective.weights) != dict(objective.weights)
         or settings != rec.settings
         or _stale_features(rec)
+        or _without_refs(data)
     ):
         rec = rec.rebuilt(objective, settings)
+    else:
+        rec.rebuild_knowledge()
     return rec
+
+
+def _without_refs(data: dict[str, Any]) -> bool:
+    model = data.get("model")
+    return isinstance(model, dict) and "ref" not in (model.get("scaler") or {})
 
 
 def _stale_features(rec: md.Recognizer) -> bool:
@@ -234,13 +246,13 @@ def from_data(data: Any, path: Path | str = "<data>") -> md.Recognizer:
     # Cluster ids are checked against k; against nothing if the model itself was bad.
     k = model.k if model is not None else (None if data.get("model") is not None else 0)
     n_obs = len(observations)
-    cells: dict[tuple[int, int], kn.KnowledgeEntry] = {}
+    # The table is derived data (rebuilt from the observations on load); it is checked so that
+    # a damaged file is reported, and kept for `clustering show` only until then.
+    cells: dict[tuple[int, int], list[kn.KnowledgeEntry]] = {}
     for i, e in enumerate(r.key(data, "knowledge", list, "knowledge") or []):
         entry = _read_entry(r, e, f"knowledge[{i}]", k, n_obs)
-        if entry is not None and (e["cluster"], e["batch_size"]) in cells:
-            r.bad(f"knowledge[{i}]", "one entry per (cluster, batch_size)", "a duplicate")
-        elif entry is not None:
-            cells[(e["cluster"], e["batch_size"])] = entry
+        if entry is not None:
+            cells.setdefault((e["cluster"], e["batch_size"]), []).append(entry)
     history = []
     for i, h in enumerate(r.key(data, "history", list, "history") or []):
         where = f"history[{i}]"
@@ -312,6 +324,11 @@ def _read_model(r: _Reader, d: Any) -> md.ClusterModel | None:
     scaler = r.key(d, "scaler", dict, "model.scaler") or {}
     mean = r.vector(scaler.get("mean"), "model.scaler.mean", width)
     std = r.vector(scaler.get("std"), "model.scaler.std", width, positive=True)
+    # Models saved before per-feature refs existed scaled with ref 1: read them as such; `load`
+    # refits them (their centroids were computed on that scale).
+    ref = None
+    if "ref" in scaler:
+        ref = r.vector(scaler.get("ref"), "model.scaler.ref", width, positive=True)
     k = r.count(d.get("k"), "model.k", minimum=1)
     rule = r.key(d, "k_rule", str, "model.k_rule")
     centroids = r.matrix(d.get("centroids"), "model.centroids", k, width)
@@ -329,7 +346,7 @@ def _read_model(r: _Reader, d: Any) -> md.ClusterModel | None:
     if len(r.problems) > n_problems or names is None or rule is None:
         return None
     return md.ClusterModel(
-        Scaler(tuple(names), tuple(mean or ()), tuple(std or ())),
+        Scaler(tuple(names), tuple(mean or ()), tuple(std or ()), tuple(ref or ())),
         np.asarray(centroids, dtype=float),
         np.asarray(thresholds, dtype=float),
         tuple(int(s or 0) for s in sizes),
