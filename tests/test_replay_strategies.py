@@ -117,9 +117,11 @@ def test_online_recognition_learns_then_hits_and_counts_false_hits(setup):
     assert result.trials == 300 * 3
     assert result.recognised > 0.8 * result.trials  # after the first jobs of each workload
     assert result.probed >= 3  # each workload probed before it is known
-    # Synthetic workloads 1 and 2 differ by less than the run-to-run noise the model assumes
-    # (0.25 log units per counter) at batch 256: those look-ups are false hits, and counted.
-    assert 0 < result.false_hits <= 0.1 * result.recognised
+    assert result.false_hits <= 0.01 * result.recognised
+    # Noise beyond what the model assumes (0.25 log units per counter) blurs the workloads:
+    # then some look-ups land on another workload's entry, and they are counted as such.
+    blurred = simulate("pipetune", jobs, services, 4, 0.5, profile_noise=1.0)
+    assert blurred.false_hits > 0 and blurred.recognised < result.recognised
     v1 = simulate("v1", jobs, services, 4, 0.5)
     assert v1.recognised == 0 and v1.mean_response_s >= v1.mean_service_s
     assert v1.p95_response_s >= v1.mean_service_s

@@ -10,7 +10,8 @@ Model (all factors drawn per seed):
     a_max·(1 − e^(−r·epoch)) rising to a plateau, independent of the setting but for a little
     per-row noise; loss falls as accuracy rises;
   * energy = (training + validation time) × power; start-up is per (workload, setting);
-  * each workload has a distinct profile of a few counter rates (a "perf+proc" JobProfile).
+  * each workload has a distinct profile of the counters a real software-event perf+proc
+    profile has (a "perf+proc" JobProfile).
 """
 
 from __future__ import annotations
@@ -27,13 +28,20 @@ from pipetune.telemetry.profile import JobProfile, ProfileSource
 ENERGY_SOURCE = "synthetic"
 _BATCH_SIZES = (32, 64, 128, 256)
 _SAMPLE_COUNTS = (10_000, 50_000, 60_000, 120_000)
-_FEATURES = {  # name → (log-mean, log-spread across workloads)
-    "context-switches": (8.0, 1.0),
-    "cpu-clock": (7.0, 0.5),
-    "page-faults": (9.0, 1.2),
-    "proc.cpu_s": (0.5, 0.6),
-    "proc.read_bytes": (15.0, 1.5),
-    "task-clock": (7.0, 0.5),
+_FEATURES = {  # name → (log-mean, log-spread across workloads): the counters a real
+    # perf+proc profile has on a machine without hardware events (see bench/results)
+    "context-switches": (8.5, 0.8),
+    "cpu-migrations": (5.0, 0.8),
+    "minor-faults": (9.5, 0.8),
+    "page-faults": (9.5, 0.8),
+    "task-clock": (7.6, 0.3),
+    "proc.cpu_user_s": (0.4, 0.5),
+    "proc.cpu_system_s": (-1.5, 0.6),
+    "proc.ctx_voluntary": (7.0, 0.8),
+    "proc.ctx_involuntary": (5.5, 0.8),
+    "proc.read_chars": (13.0, 1.0),
+    "proc.write_chars": (11.0, 1.0),
+    "proc.read_bytes": (10.0, 1.5),
 }
 
 
