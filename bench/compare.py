@@ -1,0 +1,289 @@
+"""PipeTune against its baselines on real runs, interleaved, several repetitions.
+
+    python bench/compare.py [--reps 3] [--case default-first|cores1-first]
+
+On one workload (the bundled LeNet-5, 8,000 samples, local Spark), with the same
+hyperparameter configurations (a 2-point grid: batch 128 and 256) and the same budget
+(2 trials × 4 epochs), each repetition runs, one after the other:
+
+    v1 · v2 · pipetune (cold, no model) · pipetune (cold, continuation off) ·
+    pipetune (recurring: a model trained by an earlier run) · oracle
+
+so that drift of this shared machine hits all alike. The oracle runs each trial at the
+setting a trace recorded beforehand says is cheapest for its configuration (`pipetune trace
+record` over the same grid; recorded once and kept in bench/traces/). Results go to
+bench/results/compare-<case>.md and .csv (and -runs.csv, one row per run).
+
+Cases: `default-first` uses systemParameters cores ["2", "1"], memory ["2g", "1g"] (the
+shipped defaults); `cores1-first` makes cores=1 the default, so that one of the two cases has
+a default the probes should leave and the other one they should keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipetune.records import SystemSetting  # noqa: E402
+from pipetune.replay import Trace, canonical_config  # noqa: E402
+from pipetune.replay.oracle import trial_cost  # noqa: E402
+
+WORK = ROOT / "bench" / "results" / "compare-runs"
+OUT = ROOT / "bench" / "results"
+TRACES = ROOT / "bench" / "traces"
+CASES = {
+    "default-first": {"cores": ["2", "1"], "memory": ["2g", "1g"]},
+    "cores1-first": {"cores": ["1", "2"], "memory": ["2g", "1g"]},
+}
+STRATEGIES = ("v1", "v2", "pipetune-cold", "pipetune-nocont", "pipetune-recurring", "oracle")
+EPOCHS = 4
+
+
+def project(case: str) -> Path:
+    """A project dir with the bundled app (absolute script path) and one conf per variant."""
+    root = WORK / case
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "bigdl" / "config").mkdir(parents=True)
+    app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
+    app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
+    app["extras"] = {k: v for k, v in app["extras"].items() if k != "dataPath"}
+    (root / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app, indent=1))
+    for name, continuation in (("pipetune.conf", True), ("nocont.conf", False)):
+        conf = {
+            "bigdlConf": "bigdl/config/lenet5.json",
+            "systemParameters": CASES[case],
+            "hyperParameters": {
+                "batch_size": [128, 256],
+                "learning_rate": [0.05],
+                "learning_rate_decay": [0.0],
+            },
+            "search": {"sampler": "grid", "trials": 2, "epochs": EPOCHS, "seed": 0},
+            "probing": {"continuation": continuation},
+            "metrics": {"store": "sqlite", "path": "runs/metrics.sqlite"},
+            "clustering": {"path": "model.json"},
+        }
+        (root / name).write_text(json.dumps(conf, indent=1))
+    return root
+
+
+def pipetune(root: Path, *args: str) -> dict[str, Any]:
+    """One run through the real CLI; its summary.json, plus the wall time seen from outside."""
+    before = set(root.glob("runs/*/summary.json"))
+    t0 = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "pipetune", "--quiet", *args],
+        cwd=root,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wall = time.monotonic() - t0
+    (path,) = set(root.glob("runs/*/summary.json")) - before
+    summary = json.loads(path.read_text())
+    summary["bench_wall_s"] = wall
+    return summary
+
+
+def run_strategy(root: Path, strategy: str, trace: Path) -> dict[str, Any]:
+    if strategy in ("v1", "v2"):
+        return pipetune(root, "--config", "pipetune.conf", "--mode", strategy)
+    if strategy == "pipetune-cold":
+        return pipetune(root, "--config", "pipetune.conf", "--no-recognition")
+    if strategy == "pipetune-nocont":
+        return pipetune(root, "--config", "nocont.conf", "--no-recognition")
+    if strategy == "pipetune-recurring":
+        shutil.copy(root / "model-trained.json", root / "model.json")  # same model every rep
+        return pipetune(root, "--config", "pipetune.conf")
+    return pipetune(
+        root, "--config", "pipetune.conf", "--mode", "oracle", "--oracle-trace", str(trace)
+    )
+
+
+def row(rep: int, strategy: str, summary: dict[str, Any], trace: Trace) -> dict[str, Any]:
+    trials = summary["trials"]
+    best = summary["best"]
+    train_s = None
+    if best and best["system"]:
+        key = canonical_config(best["hyperparameters"])
+        label = SystemSetting.of(best["system"]).label()
+        train_s = trial_cost(trace, trace.workloads()[0], key, label, EPOCHS).epoch_s
+    total = summary["totals"]["time_s"]
+    startup = sum(t["time"]["startup_s"] for t in trials)
+    segments = sum(t["segments"] for t in trials)
+    epochs = sum(t["epochs"] for t in trials)
+    return {
+        "rep": rep,
+        "strategy": strategy,
+        "tuning_s": total,
+        "bench_wall_s": round(summary["bench_wall_s"], 1),
+        "train_s": train_s,
+        "energy_j": summary["totals"]["energy"]["joules"],
+        "energy_source": summary["totals"]["energy"]["source"],
+        "best_accuracy": best["accuracy"] if best else None,
+        "chosen": ";".join(SystemSetting.of(t["system"]["chosen"] or {}).label() for t in trials),
+        "sources": ";".join(t["system"]["source"] for t in trials),
+        "probe_epochs": sum(t["probe_epochs"] for t in trials),
+        "segments": segments,
+        "startup_s": round(startup, 1),
+        "startup_share": round(startup / total, 3) if total else None,
+        "tuner_cpu_s": summary.get("overhead", {}).get("tuner_cpu_s"),
+        "tuner_cpu_per_epoch_s": round(summary["overhead"]["tuner_cpu_s"] / epochs, 3)
+        if summary.get("overhead") and epochs
+        else None,
+    }
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_rep_v1 = {r["rep"]: r for r in rows if r["strategy"] == "v1"}
+    by_rep_oracle = {r["rep"]: r for r in rows if r["strategy"] == "oracle"}
+    out = []
+    for strategy in STRATEGIES:
+        group = [r for r in rows if r["strategy"] == strategy]
+        if not group:
+            continue
+        entry: dict[str, Any] = {"strategy": strategy, "reps": len(group)}
+        for metric in ("tuning_s", "train_s", "energy_j", "best_accuracy", "startup_share"):
+            values = [r[metric] for r in group if r[metric] is not None]
+            entry[metric] = statistics.median(values) if values else None
+        for metric in ("tuning_s", "train_s", "energy_j"):
+            ratios = [
+                r[metric] / by_rep_v1[r["rep"]][metric]
+                for r in group
+                if r["rep"] in by_rep_v1 and r[metric] and by_rep_v1[r["rep"]][metric]
+            ]
+            entry[f"{metric}_vs_v1"] = statistics.median(ratios) if ratios else None
+            entry[f"{metric}_vs_v1_min"] = min(ratios, default=None)
+            entry[f"{metric}_vs_v1_max"] = max(ratios, default=None)
+        gaps = [
+            r["best_accuracy"] - by_rep_v1[r["rep"]]["best_accuracy"]
+            for r in group
+            if r["rep"] in by_rep_v1 and r["best_accuracy"] is not None
+        ]
+        entry["accuracy_vs_v1"] = statistics.median(gaps) if gaps else None
+        efficiency = [
+            by_rep_oracle[r["rep"]]["tuning_s"] / r["tuning_s"]
+            for r in group
+            if r["rep"] in by_rep_oracle and r["tuning_s"]
+        ]
+        entry["oracle_efficiency"] = statistics.median(efficiency) if efficiency else None
+        out.append(entry)
+    return out
+
+
+def markdown(case: str, summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    def ratio(e: dict[str, Any], metric: str) -> str:
+        mid = e[f"{metric}_vs_v1"]
+        if mid is None:
+            return "–"
+        return f"{mid:.2f} [{e[f'{metric}_vs_v1_min']:.2f}–{e[f'{metric}_vs_v1_max']:.2f}]"
+
+    def num(v: float | None, fmt: str = ",.0f") -> str:
+        return "–" if v is None else format(v, fmt)
+
+    sources = sorted({r["energy_source"] for r in rows})
+    lines = [
+        f"# PipeTune against its baselines, real runs ({case})",
+        "",
+        f"LeNet-5 (BigDL, 8,000 augmented digits, local Spark), 2 trials × {EPOCHS} epochs, "
+        f"grid over batch 128/256; system parameters {json.dumps(CASES[case])} (first = "
+        f"default). {max(r['rep'] for r in rows) + 1} repetitions, strategies interleaved. "
+        f"Medians; ratios to v1 per repetition: median [min–max]. Energy: {', '.join(sources)}.",
+        "",
+        "| strategy | tuning s | vs v1 | training s | vs v1 | energy J | vs v1 | best acc. "
+        "| Δacc vs v1 | oracle eff. | start-up share |",
+        "|" + " --- |" * 11,
+    ]
+    for e in summary:
+        lines.append(
+            f"| {e['strategy']} | {num(e['tuning_s'])} | {ratio(e, 'tuning_s')} "
+            f"| {num(e['train_s'])} | {ratio(e, 'train_s')} | {num(e['energy_j'])} "
+            f"| {ratio(e, 'energy_j')} | {num(e['best_accuracy'], '.3f')} "
+            f"| {num(e['accuracy_vs_v1'], '+.3f')} | {num(e['oracle_efficiency'], '.2f')} "
+            f"| {num(e['startup_share'], '.0%')} |"
+        )
+    lines += [
+        "",
+        "tuning s: every segment of both trials (probes and start-ups included). training s: the "
+        "best configuration trained from scratch at its chosen setting, from the recorded trace. "
+        "oracle eff.: oracle tuning time / this strategy's. Per run: compare-"
+        + case
+        + "-runs.csv.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--case", choices=sorted(CASES), default="default-first")
+    parser.add_argument(
+        "--strategies", default=",".join(STRATEGIES), help="comma-separated subset, in order"
+    )
+    args = parser.parse_args()
+    strategies = [s for s in args.strategies.split(",") if s]
+    unknown = set(strategies) - set(STRATEGIES)
+    if unknown or "v1" not in strategies:
+        parser.error(f"strategies: from {', '.join(STRATEGIES)}, v1 included (the baseline)")
+    root = project(args.case)
+    trace_path = TRACES / "compare-lenet5.csv.gz"
+    if not trace_path.exists():  # the oracle's knowledge: every setting, both configurations
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipetune",
+                "trace",
+                "record",
+                "--config",
+                "pipetune.conf",
+                "--configs",
+                "2",
+                "--out",
+                str(trace_path),
+            ],
+            cwd=root,
+            check=True,
+        )
+    trace = Trace.load(trace_path)
+    # The recurring case needs a model that has seen this job: one earlier probing run.
+    (root / "model.json").unlink(missing_ok=True)
+    pipetune(root, "--config", "pipetune.conf")
+    shutil.copy(root / "model.json", root / "model-trained.json")
+    rows = []
+    for rep in range(args.reps):
+        for strategy in strategies:
+            summary = run_strategy(root, strategy, trace_path)
+            rows.append(row(rep, strategy, summary, trace))
+            r = rows[-1]
+            print(
+                f"rep {rep} {strategy:19} tuning {r['tuning_s']:7.1f} s  energy "
+                f"{r['energy_j']:8.0f} J  acc {r['best_accuracy']}  chosen {r['chosen']}",
+                flush=True,
+            )
+    summary = summarise(rows)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / f"compare-{args.case}-runs.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(OUT / f"compare-{args.case}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    text = markdown(args.case, summary, rows)
+    (OUT / f"compare-{args.case}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
