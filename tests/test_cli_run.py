@@ -246,3 +246,66 @@ def test_a_recurring_job_is_recognised_on_its_second_run(tmp_path: Path) -> None
         assert new["time"]["probe_s"] == 0
         assert new["system"]["chosen"] == best[new["hyperparameters"]["batch_size"]]
         assert new["segments"] == 2  # the profiling epoch, then the rest at the setting
+
+
+def test_trace_record_then_oracle_and_replay_on_the_recorded_trace(tmp_path: Path) -> None:
+    # One configuration × two settings × two epochs recorded live; the oracle then runs a
+    # trial at the setting the trace says is cheapest, and a replay runs on the same file.
+    conf = write_project(
+        tmp_path,
+        {
+            "systemParameters": {"cores": ["2", "1"]},
+            "hyperParameters": {
+                "batch_size": [32],
+                "learning_rate": [0.05],
+                "learning_rate_decay": [0.0],
+            },
+            "search": {"trials": 1, "epochs": 2, "seed": 0},
+        },
+    )
+    trace = tmp_path / "t.csv.gz"
+    rec = pipetune("trace", "record", "--config", str(conf), "--out", str(trace), cwd=tmp_path)
+    assert rec.returncode == 0, rec.stdout + rec.stderr
+    from pipetune.config import Objective
+    from pipetune.records import SystemSetting
+    from pipetune.replay import Trace
+    from pipetune.replay.oracle import best_setting
+
+    loaded = Trace.load(trace)
+    (config,) = loaded.configs("lenet5")
+    assert loaded.settings("lenet5", config) == ["cores=1", "cores=2"]
+    assert loaded.profile("lenet5") is not None and not loaded.is_synthetic
+    rows = loaded.epochs("lenet5", config, "cores=2")
+    assert [r.epoch for r in rows] == [1, 2] and rows[0].startup_s > 1 and rows[0].samples == 600
+    best = best_setting(
+        loaded, "lenet5", config, 2, Objective({"duration": 1.0}), SystemSetting.parse("cores=2")
+    )
+    run = pipetune(
+        "--config",
+        str(conf),
+        "--mode",
+        "oracle",
+        "--oracle-trace",
+        str(trace),
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    (summary,) = (tmp_path / "runs").glob("*/summary.json")  # the recording's dir has none
+    (trial,) = json.loads(summary.read_text())["trials"]
+    assert trial["system"]["source"] == "oracle" and trial["segments"] == 1
+    assert SystemSetting.of(trial["system"]["chosen"]) == best
+    offline = pipetune(
+        "replay",
+        "offline",
+        str(trace),
+        "--config",
+        str(conf),
+        "--seeds",
+        "2",
+        "--out",
+        str(tmp_path / "off"),
+        cwd=tmp_path,
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert "recorded trace" in offline.stdout and "oracle check: no trial" in offline.stdout

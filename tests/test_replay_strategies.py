@@ -220,3 +220,47 @@ def test_cli_trace_and_replay_commands(setup, tmp_path: Path):
     frame.to_csv(bad, index=False)  # no version line either
     r = runner.invoke(main, ["replay", "offline", str(bad), "--config", conf])
     assert r.exit_code == 2 and "pipetune-trace v2" in r.output
+
+
+def test_record_trace_writes_what_the_backend_ran_and_continues_a_partial_file(setup, tmp_path):
+    # The recorder drives any backend; over a ReplayBackend it must reproduce its source.
+    from pipetune.replay.backend import ReplayBackend
+    from pipetune.replay.record import grid_plan, record_trace
+
+    source, config, _ = setup
+    workload = source.workloads()[0]
+    plan = grid_plan(config, 2)
+    # the source knows its own configurations: record those, not the config's draws
+    configs = [json.loads(c) for c in source.configs(workload)[:2]]
+    plan = type(plan)(configs, plan.settings, plan.epochs)
+    out = tmp_path / "rec.csv.gz"
+    said: list[str] = []
+
+    def record(backend, plan_=plan):
+        return record_trace(
+            config, backend, out, tmp_path / "work", workload=workload, plan=plan_, say=said.append
+        )
+
+    first = record(ReplayBackend(source, workload))
+    assert first is not None and len(first) == 2 * 4 * config.search.epochs
+    for c in first.configs(workload):
+        for s in first.settings(workload, c):
+            got, want = first.epochs(workload, c, s), source.epochs(workload, c, s)
+            assert [r.duration_s for r in got] == pytest.approx([r.duration_s for r in want])
+            assert [r.accuracy for r in got] == [r.accuracy for r in want]
+            assert got[0].startup_s == pytest.approx(want[0].startup_s)
+            assert got[0].samples == want[0].samples
+    assert first.profile(workload) == source.profile(workload)
+    said.clear()
+    again = record(ReplayBackend(source, workload))
+    assert said == [f"continuing {out}: 8 of 8 group(s) already recorded"]
+    assert again is not None and len(again) == len(first)
+    # a group the backend cannot run is reported and left out; the rest is kept
+    out.unlink()
+    missing = {"batch_size": 1, "learning_rate": 1.0}
+    record(ReplayBackend(source, workload), type(plan)([missing, configs[0]], plan.settings, 4))
+    partial = Trace.load(out)
+    assert partial.configs(workload) == [
+        json.dumps(configs[0], sort_keys=True, separators=(",", ":"))
+    ]
+    assert sum("left out of the trace" in line for line in said) == 4

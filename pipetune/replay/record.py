@@ -65,10 +65,12 @@ def record_trace(
     *,
     workload: str,
     count: int | None = None,
+    plan: GridPlan | None = None,
     say: Callable[[str], None] = print,
 ) -> Trace | None:
-    """Record the grid into `out` (continuing it if it exists); the trace, or None if empty."""
-    plan = grid_plan(config, count)
+    """Record the grid (`plan`, else the config's `grid_plan`) into `out`, continuing it if
+    it exists; the trace, or None if nothing was recorded."""
+    plan = plan or grid_plan(config, count)
     rows: list[dict[str, Any]] = []
     done: set[tuple[str, str]] = set()
     profile: str | None = None
