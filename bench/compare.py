@@ -6,8 +6,8 @@ On one workload (the bundled LeNet-5, 8,000 samples, local Spark), with the same
 hyperparameter configurations (a 2-point grid: batch 128 and 256) and the same budget
 (2 trials × 4 epochs), each repetition runs, one after the other:
 
-    v1 · v2 · pipetune (cold, no model) · pipetune (recurring: a model trained by an
-    earlier run) · oracle    [and, with --strategies, pipetune-nocont: continuation off]
+    v1 · v2 · pipetune (cold, no model) · pipetune (cold, continuation off) ·
+    pipetune (recurring: a model trained by an earlier run) · oracle
 
 so that drift of this shared machine hits all alike. The oracle runs each trial at the
 setting a trace recorded beforehand says is cheapest for its configuration (`pipetune trace
@@ -47,7 +47,7 @@ CASES = {
     "cores1-first": {"cores": ["1", "2"], "memory": ["2g", "1g"]},
 }
 STRATEGIES = ("v1", "v2", "pipetune-cold", "pipetune-nocont", "pipetune-recurring", "oracle")
-DEFAULT_STRATEGIES = ("v1", "v2", "pipetune-cold", "pipetune-recurring", "oracle")
+DEFAULT_STRATEGIES = STRATEGIES
 EPOCHS = 4
 
 
