@@ -497,6 +497,10 @@ def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
         if budget < len(candidates):
             skipped = ", ".join(s.label() for s in candidates[budget:])
             lines.append(f"  not probed (budget {budget} epoch(s)): {skipped}")
+        if config.probing.continuation:
+            lines.append(
+                "continuation: a probe whose setting is chosen trains on without a restart"
+            )
     if mode is Mode.ORACLE:
         lines.append("oracle: each trial runs at its configuration's best setting in the trace")
     lines.append(f"app {config.app.name}: {config.app.script} on {config.app.master}")
