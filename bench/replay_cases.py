@@ -2,15 +2,17 @@
 
     python bench/replay_cases.py [SEEDS]
 
-For each trace in bench/traces/ and each case (the shipped default `cores=2,memory=2g` first,
-or `cores=1` first), `pipetune replay offline` with SEEDS seeds (default 5), without noise and
-with the run-to-run noise measured here (lognormal sigma 0.1 on epoch times). The tables go to
+For each trace in bench/traces/, each case (the shipped default `cores=2,memory=2g` first, or
+`cores=1` first) and each switching rule (`probing.switch`: when-it-pays, the default, and
+always), `pipetune replay offline` with SEEDS seeds (default 5), without noise and with the
+run-to-run noise measured here (lognormal sigma 0.1 on epoch times). The tables go to
 bench/results/replay-cases.md: where the default is the costly setting PipeTune's probes can
 pay off, where it is already the cheapest they can only cost.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "replay-cases.md"
+SWITCH = ("when-it-pays", "always")
 CASES = {
     "default-first (cores 2, memory 2g)": {"cores": ["2", "1"], "memory": ["2g", "1g"]},
     "cores1-first (cores 1, memory 2g)": {"cores": ["1", "2"], "memory": ["2g", "1g"]},
@@ -36,9 +39,12 @@ def main() -> None:
         (Path(tmp) / "app.json").write_text(json.dumps(app))
         base["bigdlConf"] = "app.json"
         for trace in sorted((ROOT / "bench" / "traces").glob("*.csv.gz")):
-            for case, system in CASES.items():
+            for (case, system), switch in itertools.product(CASES.items(), SWITCH):
                 conf = Path(tmp) / "pipetune.conf"
-                conf.write_text(json.dumps({**base, "systemParameters": system}))
+                probing = {**base.get("probing", {}), "switch": switch}
+                conf.write_text(
+                    json.dumps({**base, "systemParameters": system, "probing": probing})
+                )
                 for noise in ("0", "0.1"):
                     out = Path(tmp) / "out"
                     subprocess.run(
@@ -63,7 +69,8 @@ def main() -> None:
                         cwd=tmp,
                     )
                     table = (out / "offline.md").read_text().split("\n", 2)[2]
-                    lines += ["", f"## {trace.name}, {case}, noise {noise}", "", table.strip()]
+                    title = f"{trace.name}, {case}, switch {switch}, noise {noise}"
+                    lines += ["", f"## {title}", "", table.strip()]
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

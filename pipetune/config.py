@@ -19,6 +19,7 @@ from pipetune.errors import ConfigError, Problem
 
 SAMPLERS = ("random", "grid", "tpe")
 PROBING_STRATEGIES = ("one-at-a-time", "grid")
+SWITCH_RULES = ("when-it-pays", "always")
 OBJECTIVE_METRICS = ("duration", "energy")
 SPARK_SYSTEM_PARAMETERS = ("cores", "memory")
 
@@ -129,6 +130,9 @@ class ProbingConfig:
     # Run the profiling epoch and the last probe as the start of the trial's training, so
     # that when their setting is the one chosen, training goes on without a new start-up.
     continuation: bool = True
+    # At such a pause, restart at a better setting only when the remaining epochs repay the
+    # start-up ("when-it-pays"), or whenever it is better per epoch ("always").
+    switch: str = "when-it-pays"
 
 
 @dataclass(frozen=True)
@@ -436,7 +440,9 @@ def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
     if not isinstance(raw, dict):
         c.problem("$.probing", "an object", show(raw))
         return ProbingConfig()
-    c.unknown_keys("$.probing", raw, {"strategy", "select_by", "budget", "continuation"})
+    c.unknown_keys(
+        "$.probing", raw, {"strategy", "select_by", "budget", "continuation", "switch"}
+    )
     strategy = c.choice(
         "$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES
     )
@@ -455,8 +461,13 @@ def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
     if not isinstance(continuation, bool):
         c.problem("$.probing.continuation", "true or false", show(continuation))
         continuation = True
+    switch = c.choice("$.probing.switch", raw.get("switch", "when-it-pays"), SWITCH_RULES)
     return ProbingConfig(
-        strategy=strategy, objective=objective, budget=budget, continuation=continuation
+        strategy=strategy,
+        objective=objective,
+        budget=budget,
+        continuation=continuation,
+        switch=switch,
     )
 
 

@@ -71,6 +71,7 @@ class TrialState:
     error: str | None = None
     accuracy: float | None = None
     recognition: dict[str, Any] | None = None  # the look-up after the profiling epoch
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # at paused probes
 
 
 @dataclass
@@ -107,8 +108,13 @@ class RunState:
         elif kind == "trial_restarted":
             self.trials[event["trial"]].segments.clear()
             self.trials[event["trial"]].recognition = None
+            self.trials[event["trial"]].decisions.clear()
         elif kind == "recognition":
             self.trials[event["trial"]].recognition = event["result"]
+        elif kind == "decision":
+            self.trials[event["trial"]].decisions.append(
+                {"segment": event["index"], "go_on": event["go_on"], "why": event["why"]}
+            )
         elif kind == "trial_done":
             trial = self.trials[event["trial"]]
             trial.status, trial.accuracy = "done", event["accuracy"]

@@ -52,6 +52,7 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
             "probes": probes,
             "chosen": chosen.as_dict() if chosen else None,
             "source": source.value,
+            "decisions": trial.decisions,  # at paused probes: go on there, or restart, and why
         },
         "epochs": len(epochs),
         "segments": len(segments),

@@ -299,6 +299,7 @@ class Tuner:
             candidates[:budget],
             self.config.probing.objective,
             continuation=self.config.probing.continuation,
+            switch=self.config.probing.switch,
             may_recognize=self.recognition is not None and self.recognition.available,
         )
 
@@ -460,7 +461,9 @@ def apply_recognition(trial: TrialState, plan: TrialPlan) -> None:
     """A journaled hit settles the plan on the recognised setting (also on resume)."""
     hit = trial.recognition and trial.recognition.get("hit")
     if hit and isinstance(plan, PipelinedPlan):
-        plan.recognized = SystemSetting.of(trial.recognition["setting"])  # type: ignore[index]
+        assert trial.recognition is not None
+        plan.recognized = SystemSetting.of(trial.recognition["setting"])
+        plan.recognized_values = dict(trial.recognition.get("values") or {})
 
 
 def stop_orphans(checkpoint: str) -> None:

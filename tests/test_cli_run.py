@@ -52,7 +52,10 @@ def test_full_pipetune_run_2_trials_x_3_epochs(tmp_path: Path) -> None:
     require_influxd()
     with Influxd(tmp_path / "influxd") as influxd:
         metrics = {"store": "influxdb", "port": influxd.port, "database": "tuning"}
-        conf = write_project(tmp_path, {**SMALL, "metrics": metrics})
+        # switch "always": the trial trains at the argmin of its probes however small the gain
+        # (the original chose the argmax); when-it-pays is tested in test_continuation.py
+        probing = {"switch": "always"}
+        conf = write_project(tmp_path, {**SMALL, "metrics": metrics, "probing": probing})
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipetune", "--config", str(conf), "--quiet"],
             cwd=tmp_path,
@@ -244,7 +247,15 @@ def test_a_recurring_job_is_recognised_on_its_second_run(tmp_path: Path) -> None
         assert new["system"]["source"] == "recognized"
         assert new["probe_epochs"] == 0 and new["system"]["probes"] == []
         assert new["time"]["probe_s"] == 0
-        assert new["system"]["chosen"] == best[new["hyperparameters"]["batch_size"]]
+        taught = best[new["hyperparameters"]["batch_size"]]
+        assert new["recognition"]["setting"] == taught
+        # it trains there, unless 2 epochs there would not repay a restart (the decision says)
+        if new["system"]["chosen"] != taught:
+            assert new["system"]["chosen"] == new["system"]["default"]
+            decisions = [
+                e for e in journal(runs[1]) if e["type"] == "decision" and e["trial"] == new["id"]
+            ]
+            assert decisions and "would not repay a start-up" in decisions[0]["why"]
         assert new["segments"] == 2  # the profiling epoch, then the rest at the setting
 
 

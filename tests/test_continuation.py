@@ -32,7 +32,7 @@ STARTUP = 30.0
 PROFILE = JobProfile({"context-switches": 900.0, "proc.cpu_user_s": 1.5}, "proc", 10.0)
 
 
-def trace(epoch_s: dict[str, float]) -> Trace:
+def trace(epoch_s: dict[str, float], startup: float = STARTUP) -> Trace:
     rows = [
         {
             "workload": "lenet5",
@@ -46,7 +46,7 @@ def trace(epoch_s: dict[str, float]) -> Trace:
             "accuracy": 0.2 * e,
             "loss": 1.0 / e,
             "samples": 1000,
-            "startup_s": STARTUP,
+            "startup_s": startup,
             "profile": json.dumps(PROFILE.to_dict()) if e == 1 else None,
             "synthetic": False,
         }
@@ -87,9 +87,15 @@ def config(tmp_path: Path) -> Any:
     return load_config(write_project(tmp_path, {"search": {"trials": 1, "epochs": 4, "seed": 0}}))
 
 
-def run(config: Any, epoch_s: dict[str, float], **kwargs: Any) -> dict[str, Any]:
-    outcome = replay_job(trace(epoch_s), "lenet5", config, "pipetune", 0, **kwargs)
+def run(
+    config: Any, epoch_s: dict[str, float], startup: float = STARTUP, **kwargs: Any
+) -> dict[str, Any]:
+    outcome = replay_job(trace(epoch_s, startup), "lenet5", config, "pipetune", 0, **kwargs)
     return outcome.summary["trials"][0]
+
+
+def switching(config: Any, rule: str) -> Any:
+    return dataclasses.replace(config, probing=dataclasses.replace(config.probing, switch=rule))
 
 
 def test_the_last_probe_goes_on_when_it_is_the_best(config):
@@ -102,10 +108,22 @@ def test_the_last_probe_goes_on_when_it_is_the_best(config):
 
 
 def test_the_last_probe_stops_when_another_setting_is_best(config):
-    trial = run(config, {DEFAULT: 10.0, CORES1: 6.0, MEM1G: 9.0})
+    trial = run(switching(config, "always"), {DEFAULT: 10.0, CORES1: 6.0, MEM1G: 9.0})
     assert trial["system"]["chosen"] == {"cores": "1", "memory": "2g"}
     assert trial["segments"] == 4
     assert trial["time"]["total_s"] == pytest.approx(4 * STARTUP + 10 + 6 + 9 + 6)
+
+
+def test_a_better_setting_is_switched_to_only_when_the_rest_repays_a_start_up(config):
+    times = {DEFAULT: 10.0, CORES1: 6.0, MEM1G: 9.0}
+    # one epoch left: 3 s saved against a 30 s start-up, so the last probe trains on
+    kept = run(config, times)
+    assert kept["system"]["chosen"] == {"cores": "2", "memory": "1g"}
+    assert kept["time"]["total_s"] == pytest.approx(3 * STARTUP + 10 + 6 + 9 + 9)
+    # a 2 s start-up is repaid by the 3 s: restart at the best
+    cheap = run(config, times, startup=2.0)
+    assert cheap["system"]["chosen"] == {"cores": "1", "memory": "2g"}
+    assert cheap["time"]["total_s"] == pytest.approx(4 * 2.0 + 10 + 6 + 9 + 6)
 
 
 def test_without_continuation_every_segment_restarts(config):
@@ -132,6 +150,25 @@ def test_a_recognised_other_setting_restarts_once(config, tmp_path: Path):
     trial = run(config, {DEFAULT: 10.0, CORES1: 9.0, MEM1G: 6.0}, recognition=Answer(hit))
     assert trial["system"]["chosen"] == {"cores": "2", "memory": "1g"}
     assert trial["time"]["total_s"] == pytest.approx(2 * STARTUP + 10 + 3 * 6)
+
+
+def test_a_recognised_setting_that_would_not_repay_a_restart_is_not_switched_to(config):
+    hit = {
+        "hit": True,
+        "reason": "test",
+        "setting": {"cores": "2", "memory": "1g"},
+        "values": {"epoch_s": 6.0},  # 3 epochs × 4 s saved < a 30 s start-up
+    }
+    trial = run(config, {DEFAULT: 10.0, CORES1: 9.0, MEM1G: 6.0}, recognition=Answer(hit))
+    assert trial["system"]["source"] == "recognized" and trial["probe_epochs"] == 0
+    assert trial["system"]["chosen"] == {"cores": "2", "memory": "2g"}  # trained there
+    assert trial["time"]["total_s"] == pytest.approx(STARTUP + 4 * 10)  # as v1
+    always = run(
+        switching(config, "always"),
+        {DEFAULT: 10.0, CORES1: 9.0, MEM1G: 6.0},
+        recognition=Answer(hit),
+    )
+    assert always["system"]["chosen"] == {"cores": "2", "memory": "1g"}
 
 
 def test_a_miss_stops_the_profiling_process_and_probes(config):

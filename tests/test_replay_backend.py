@@ -62,7 +62,9 @@ def test_segments_continue_the_trials_epochs(trace: Trace):
     assert [e.epoch for e in second.epochs] == [3, 4]
     assert seen == [*first.epochs, *second.epochs]
     assert backend.progress("t1") == 4 and backend.progress("t2") == 0
-    assert [e.duration_s for e in second.epochs] == [30.0, 40.0]
+    # a new process: its first epoch costs the group's epoch 1 (warm-up), the next epoch 4's
+    assert [e.duration_s for e in second.epochs] == [10.0, 40.0]
+    assert [e.accuracy for e in second.epochs] == [0.3, 0.4]  # still epochs 3 and 4
     assert first.epochs[1].loss is None and first.epochs[0].echoed == HP
     # wall = start-up + epochs; start-up energy = start-up × epoch 1's rate (100 J / 11 s).
     assert first.wall_s == pytest.approx(20.0 + 11.0 + 21.0)
@@ -77,7 +79,7 @@ def test_a_continued_trial_takes_the_traces_accuracy_at_the_new_setting(trace: T
     result = backend.run_segment(request(FAST, 2), lambda e: None)
     assert [e.epoch for e in result.epochs] == [2, 3]
     assert [e.accuracy for e in result.epochs] == [0.21, 0.31]  # the FAST rows of epochs 2, 3
-    assert [e.duration_s for e in result.epochs] == [10.0, 15.0]
+    assert [e.duration_s for e in result.epochs] == [5.0, 15.0]  # FAST's cold epoch 1, then 3
     assert result.startup_s == pytest.approx(30.0)
 
 

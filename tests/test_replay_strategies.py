@@ -3,6 +3,7 @@ recognition, and the CLI commands, on synthetic traces (no Spark)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -93,17 +94,21 @@ def test_a_beaten_oracle_is_reported(setup):
 
 
 def test_replay_chooses_what_probing_would_choose_on_the_traces_numbers(setup):
-    # The policy is the live one: the probes are epochs 1, 2, 3 at the candidates in order, and
-    # the chosen setting is select_best over those recorded epochs.
+    # The policy is the live one: the probes are epochs 1, 2, 3 at the candidates in order, each
+    # in a new process, and the chosen setting is select_best over those recorded epochs.
     trace, config, _ = setup
+    # switch "always": train at the argmin (when-it-pays may keep the last probe instead)
+    probing = dataclasses.replace(config.probing, switch="always")
+    config = dataclasses.replace(config, probing=probing)
     candidates = probe_candidates(config.system_parameters, config.probing.strategy)
     for workload in trace.workloads():
         o = replay_job(trace, workload, config, "pipetune", 2)
         for trial in o.summary["trials"]:
             key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
             probes = []
-            for epoch, setting in enumerate(candidates[:3], start=1):
-                row = trace.epochs(workload, key, setting)[epoch - 1]
+            for setting in candidates[:3]:
+                # each probe is a new process: its epoch costs what the group's epoch 1 did
+                row = trace.epochs(workload, key, setting)[0]
                 probes.append(ProbeResult(setting, row.duration_s, row.energy_j, "synthetic"))
             expected = select_best(probes, config.probing.objective).setting
             assert SystemSetting.of(trial["system"]["chosen"]) == expected

@@ -13,6 +13,13 @@ the pause the tuner asks `continue_after`: when the setting the trial would trai
 one running, training goes on in the same process and the segment is journaled as its probe
 epoch plus a training segment; otherwise it stops, saved, after its one epoch as before. A
 restart costs a full start-up (JVM, Spark, data, ~30 s here), more than an epoch.
+
+Switching (`switch`): with "always", a pause whose setting is not the target stops and the
+trial restarts at the target. With "when-it-pays" (the default) it restarts only if the
+remaining epochs at the target, plus a start-up, cost less by the objective than the remaining
+epochs where it runs: remaining × the paused epoch vs start-up (the paused segment's, as
+measured) + remaining × the target's epoch (its probe, or the recognised entry's measurement).
+All epochs compared are first epochs of their process, so their warm-up weighs alike.
 """
 
 from __future__ import annotations
@@ -94,6 +101,7 @@ class PipelinedPlan(TrialPlan):
         *,
         continuation: bool = False,
         may_recognize: bool = False,
+        switch: str = "always",
     ) -> None:
         super().__init__(epochs)
         if not candidates or epochs < 2:
@@ -102,9 +110,12 @@ class PipelinedPlan(TrialPlan):
         self.objective = objective
         self.continuation = continuation
         self.may_recognize = may_recognize  # a hit after the profiling epoch may settle it
+        self.switch = switch  # "always" | "when-it-pays"
         # Set when a recognised recurring job is handed its best known setting after the
-        # profiling epoch: the remaining candidates are then not probed.
+        # profiling epoch: the remaining candidates are then not probed. `recognized_values`
+        # are that setting's measured epoch_s / energy_j, for the when-it-pays test.
         self.recognized: SystemSetting | None = None
+        self.recognized_values: dict[str, float] = {}
 
     def phase(self, history: list[SegmentRecord]) -> Phase:
         if epochs_done(history) >= self.epochs:
@@ -148,7 +159,52 @@ class PipelinedPlan(TrialPlan):
             return False, "more settings to probe"
         if target == current:
             return True, f"{current} is the {why} setting: training goes on without a restart"
+        if self.switch == "when-it-pays":
+            kept = self._keep(history, target)
+            if kept is not None:
+                return True, f"the {why} setting is {target}, but {kept}"
         return False, f"the {why} setting is {target}: restarting there"
+
+    def _keep(self, history: list[SegmentRecord], target: SystemSetting) -> str | None:
+        """Why staying at the paused setting is cheaper than a restart at `target`, or None."""
+        paused = history[-1]
+        if not paused.ok or not paused.epochs:
+            return None
+        epoch = paused.epochs[0]
+        if self.recognized is not None:
+            values = self.recognized_values
+            target_s, target_j = values.get("epoch_s"), values.get("energy_j")
+        else:
+            found = [p for p in self.probes(history) if p.setting == target and p.ok]
+            if not found:
+                return None
+            target_s, target_j = found[0].epoch_s, found[0].energy_j
+        if target_s is None:
+            return None
+        remaining = self.epochs - epochs_done(history)
+        startup_s = paused.startup_s
+        startup_j = max(0.0, paused.energy.joules - sum(e.energy.joules for e in paused.epochs))
+        stay = ProbeResult(
+            paused.setting,
+            remaining * epoch.duration_s,
+            remaining * epoch.energy.joules,
+            epoch.energy.source,
+        )
+        move = ProbeResult(
+            target,
+            startup_s + remaining * target_s,
+            startup_j + remaining * target_j if target_j is not None else None,
+            epoch.energy.source,
+        )
+        try:
+            if select_best([stay, move], self.objective) is move:
+                return None
+        except ValueError:  # e.g. no energy measurement for an energy objective
+            return None
+        return (
+            f"{remaining} epoch(s) there would not repay a start-up ({startup_s:.0f} s): "
+            f"staying at {paused.setting} without a restart"
+        )
 
     def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
         if self.recognized is not None:
@@ -170,9 +226,11 @@ class PipelinedPlan(TrialPlan):
         return results
 
     def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
-        if self.recognized is not None:
-            return self.recognized, SettingSource.RECOGNIZED
+        """The setting the trial trains (or will train) at: the recognised or best probed one,
+        or the paused one when switching would not have paid."""
         trained = [s for s in history if s.role is Role.TRAIN]
+        if self.recognized is not None:
+            return (trained[-1].setting if trained else self.recognized), SettingSource.RECOGNIZED
         if trained:
             return trained[-1].setting, SettingSource.PROBED
         if self.phase(history) is Phase.SETTLED:
