@@ -54,8 +54,8 @@ class RecognitionService:
 
     @property
     def available(self) -> bool:
-        """Whether look-ups can hit in this run (a usable model was loaded)."""
-        return self.recognizer is not None
+        """Whether a look-up can hit now (a usable, fitted model)."""
+        return self.recognizer is not None and self.recognizer.fitted
 
     def observation(
         self, hyperparameters: dict[str, Any], first: SegmentRecord
