@@ -147,6 +147,9 @@ def _tune(
         oracle=oracle,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored;
+    # an explicit SIGINT (kill -INT, a scheduler) must still stop the run cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     energy.start()
     try:
         summary = tuner.run()
