@@ -325,7 +325,11 @@ class Tuner:
                 go_on, reason = plan.continue_after([*trial.segments, so_far])
             except ValueError as exc:  # e.g. no usable probe to choose from: stop, as before
                 go_on, reason = False, f"cannot decide ({exc}): stopping after the probe"
-            self._journal("decision", trial=trial.trial_id, index=index, go_on=go_on, why=reason)
+            self.state.apply(
+                self._journal(
+                    "decision", trial=trial.trial_id, index=index, go_on=go_on, why=reason
+                )
+            )
             if go_on:
                 self.progress.note(f"{trial.trial_id}: {reason}")
             return go_on
