@@ -3,8 +3,8 @@
     python bench/replay_cases.py [SEEDS]
 
 For each trace in bench/traces/, each case (the shipped default `cores=2,memory=2g` first, or
-`cores=1` first) and each switching rule (`probing.switch`: when-it-pays, the default, and
-always), `pipetune replay offline` with SEEDS seeds (default 5), without noise and with the
+`cores=1` first) and each switching rule (`probing.switch`: always, the default, and
+when-it-pays), `pipetune replay offline` with SEEDS seeds (default 5), without noise and with the
 run-to-run noise measured here (lognormal sigma 0.1 on epoch times). The tables go to
 bench/results/replay-cases.md: where the default is the costly setting PipeTune's probes can
 pay off, where it is already the cheapest they can only cost.

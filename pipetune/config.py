@@ -19,7 +19,7 @@ from pipetune.errors import ConfigError, Problem
 
 SAMPLERS = ("random", "grid", "tpe")
 PROBING_STRATEGIES = ("one-at-a-time", "grid")
-SWITCH_RULES = ("when-it-pays", "always")
+SWITCH_RULES = ("always", "when-it-pays")
 OBJECTIVE_METRICS = ("duration", "energy")
 SPARK_SYSTEM_PARAMETERS = ("cores", "memory")
 
@@ -131,8 +131,9 @@ class ProbingConfig:
     # that when their setting is the one chosen, training goes on without a new start-up.
     continuation: bool = True
     # At such a pause, restart at a better setting only when the remaining epochs repay the
-    # start-up ("when-it-pays"), or whenever it is better per epoch ("always").
-    switch: str = "when-it-pays"
+    # start-up ("when-it-pays"), or whenever it is better per epoch ("always": the default,
+    # so that the chosen setting is always the best probe).
+    switch: str = "always"
 
 
 @dataclass(frozen=True)
@@ -461,7 +462,7 @@ def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
     if not isinstance(continuation, bool):
         c.problem("$.probing.continuation", "true or false", show(continuation))
         continuation = True
-    switch = c.choice("$.probing.switch", raw.get("switch", "when-it-pays"), SWITCH_RULES)
+    switch = c.choice("$.probing.switch", raw.get("switch", "always"), SWITCH_RULES)
     return ProbingConfig(
         strategy=strategy,
         objective=objective,

@@ -52,10 +52,9 @@ def test_full_pipetune_run_2_trials_x_3_epochs(tmp_path: Path) -> None:
     require_influxd()
     with Influxd(tmp_path / "influxd") as influxd:
         metrics = {"store": "influxdb", "port": influxd.port, "database": "tuning"}
-        # switch "always": the trial trains at the argmin of its probes however small the gain
-        # (the original chose the argmax); when-it-pays is tested in test_continuation.py
-        probing = {"switch": "always"}
-        conf = write_project(tmp_path, {**SMALL, "metrics": metrics, "probing": probing})
+        # default switching ("always"): the trial trains at the argmin of its probes however
+        # small the gain (the original chose the argmax); when-it-pays: test_continuation.py
+        conf = write_project(tmp_path, {**SMALL, "metrics": metrics})
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipetune", "--config", str(conf), "--quiet"],
             cwd=tmp_path,

@@ -26,6 +26,8 @@ def test_valid_config_resolves_defaults_and_paths(project: Path) -> None:
     assert cfg.app.script == (project.parent / "applications/lenet5/lenet5.py").resolve()
     assert cfg.search.epochs == 3 and cfg.search.sampler == "random"
     assert cfg.probing.objective.weights == {"duration": 1.0}
+    # the remaining epochs run at the best probe unless the user opts into when-it-pays
+    assert cfg.probing.switch == "always" and cfg.probing.continuation
     assert cfg.power.meter == "auto"
     assert cfg.runs_dir == project.parent / "runs"
 

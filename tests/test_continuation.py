@@ -116,6 +116,7 @@ def test_the_last_probe_stops_when_another_setting_is_best(config):
 
 def test_a_better_setting_is_switched_to_only_when_the_rest_repays_a_start_up(config):
     times = {DEFAULT: 10.0, CORES1: 6.0, MEM1G: 9.0}
+    config = switching(config, "when-it-pays")
     # one epoch left: 3 s saved against a 30 s start-up, so the last probe trains on
     kept = run(config, times)
     assert kept["system"]["chosen"] == {"cores": "2", "memory": "1g"}
@@ -159,15 +160,15 @@ def test_a_recognised_setting_that_would_not_repay_a_restart_is_not_switched_to(
         "setting": {"cores": "2", "memory": "1g"},
         "values": {"epoch_s": 6.0},  # 3 epochs × 4 s saved < a 30 s start-up
     }
-    trial = run(config, {DEFAULT: 10.0, CORES1: 9.0, MEM1G: 6.0}, recognition=Answer(hit))
-    assert trial["system"]["source"] == "recognized" and trial["probe_epochs"] == 0
-    assert trial["system"]["chosen"] == {"cores": "2", "memory": "2g"}  # trained there
-    assert trial["time"]["total_s"] == pytest.approx(STARTUP + 4 * 10)  # as v1
-    always = run(
-        switching(config, "always"),
+    trial = run(
+        switching(config, "when-it-pays"),
         {DEFAULT: 10.0, CORES1: 9.0, MEM1G: 6.0},
         recognition=Answer(hit),
     )
+    assert trial["system"]["source"] == "recognized" and trial["probe_epochs"] == 0
+    assert trial["system"]["chosen"] == {"cores": "2", "memory": "2g"}  # trained there
+    assert trial["time"]["total_s"] == pytest.approx(STARTUP + 4 * 10)  # as v1
+    always = run(config, {DEFAULT: 10.0, CORES1: 9.0, MEM1G: 6.0}, recognition=Answer(hit))
     assert always["system"]["chosen"] == {"cores": "2", "memory": "1g"}
 
 

@@ -14,8 +14,9 @@ one running, training goes on in the same process and the segment is journaled a
 epoch plus a training segment; otherwise it stops, saved, after its one epoch as before. A
 restart costs a full start-up (JVM, Spark, data, ~30 s here), more than an epoch.
 
-Switching (`switch`): with "always", a pause whose setting is not the target stops and the
-trial restarts at the target. With "when-it-pays" (the default) it restarts only if the
+Switching (`switch`): with "always" (the default: the remaining epochs run at the best
+probe, as the mode promises), a pause whose setting is not the target stops and the trial
+restarts at the target. With "when-it-pays" it restarts only if the
 remaining epochs at the target, plus a start-up, cost less by the objective than the remaining
 epochs where it runs: remaining × the paused epoch vs start-up (the paused segment's, as
 measured) + remaining × the target's epoch (its probe, or the recognised entry's measurement).

@@ -276,6 +276,15 @@ def detect_events(candidates: Sequence[str] = DEFAULT_EVENTS, perf: str = "perf"
 # --- the runner -----------------------------------------------------------------------------
 
 
+def _has_interval(out: Path) -> bool:
+    """Whether perf's -o file holds a counted line yet (its header lines start with '#')."""
+    try:
+        with out.open(errors="replace") as f:
+            return any(line.strip() and not line.startswith("#") for line in f)
+    except FileNotFoundError:
+        return False
+
+
 def _halt(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     """Stop perf: SIGINT (perf prints the interval cut short, then exits) and EOF to the
     watchdog; SIGKILL if it is still there after `timeout_s`."""
@@ -394,6 +403,26 @@ class PerfStat:
             self, _reap, self._proc, self._workdir, self.stop_timeout_s
         )
         return self
+
+    def attached(self, timeout_s: float = 1.0) -> bool:
+        """Wait until perf counts (its first interval is written) or exits; False if it exited.
+
+        perf exits at once when a process it was given is already gone ("No such process"), so
+        a caller attaching to a changing process tree can retry with the processes alive now.
+        Still running with nothing written after `timeout_s` (a loaded machine) counts as
+        attached: a later failure is still reported by `stop()`.
+        """
+        if self._proc is None:
+            raise PerfError("PerfStat.attached() before start()")
+        out = Path(self._workdir, "stat.csv")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                return False
+            if _has_interval(out):
+                return True
+            time.sleep(0.02)
+        return self._proc.poll() is None
 
     def stop(self) -> str:
         """Stop perf and return its raw CSV output. Calling it again returns the same text.

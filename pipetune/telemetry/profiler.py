@@ -8,12 +8,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psutil
+
 from pipetune.errors import PipeTuneError
 from pipetune.telemetry.perf import PerfStat, detect_events, parse_interval_csv
 from pipetune.telemetry.proc_counters import ProcCounters, ProcReading
 from pipetune.telemetry.profile import JobProfile, proc_profile, profile_window
 
 ExtraPids = Callable[[], list[int]] | None
+
+ATTACH_TRIES = 3
+ATTACH_WAIT_S = 1.0  # perf fails within milliseconds; counting shows after one interval
 
 
 @dataclass(frozen=True)
@@ -39,16 +44,28 @@ class EpochProfile:
         self._setup = setup
         self._counters = ProcCounters(root_pid, extra).start()
         self._perf: PerfStat | None = None
-        pids = self._counters.pids()
-        if setup.events and pids:
+        if setup.events:
             try:
-                self._perf = PerfStat(
-                    setup.events, pids=pids, interval_ms=setup.interval_ms
-                ).start()
+                self._perf = self._attach()
             except (PipeTuneError, OSError, ValueError):
                 self._perf = None  # the /proc half still profiles the epoch
         self._begin_wall = time.time()
         self._begin: ProcReading = self._counters.read()
+
+    def _attach(self) -> PerfStat | None:
+        """perf on the job's processes. Spark starts and ends short-lived processes (Python
+        workers) all the time; one that ends between listing and attaching makes perf exit,
+        so try again with the processes alive then."""
+        for _ in range(ATTACH_TRIES):
+            pids = [p for p in self._counters.pids() if psutil.pid_exists(p)]
+            if not pids:
+                return None
+            perf = PerfStat(self._setup.events, pids=pids, interval_ms=self._setup.interval_ms)
+            perf.start()
+            if perf.attached(timeout_s=ATTACH_WAIT_S):
+                return perf
+            perf.close()
+        return None
 
     def end(self) -> JobProfile:
         end_wall = time.time()
