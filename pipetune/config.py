@@ -441,9 +441,7 @@ def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
     if not isinstance(raw, dict):
         c.problem("$.probing", "an object", show(raw))
         return ProbingConfig()
-    c.unknown_keys(
-        "$.probing", raw, {"strategy", "select_by", "budget", "continuation", "switch"}
-    )
+    c.unknown_keys("$.probing", raw, {"strategy", "select_by", "budget", "continuation", "switch"})
     strategy = c.choice(
         "$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES
     )
