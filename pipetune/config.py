@@ -47,6 +47,7 @@ _APP_KEYS = {
     "systemParameterFlags",
     "sparkConf",
     "timeout_s",
+    "pinCores",
 }
 _LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)\])?$")
 _SPARK_MASTER = re.compile(r"^spark://[^:/\s]+:\d+$")
@@ -96,6 +97,9 @@ class AppConfig:
     system_parameter_flags: dict[str, str]
     spark_conf: dict[str, str]
     timeout_s: float
+    # local[N]: hold the job to N CPUs, as a cluster manager's cgroups hold an executor to its
+    # cores; BigDL's native (MKL) threads otherwise use every CPU whatever N says.
+    pin_cores: bool = True
 
     @property
     def is_local(self) -> bool:
@@ -284,6 +288,9 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
     timeout = raw.get("timeout_s", 1800)
     if not is_number(timeout) or timeout <= 0:
         c.problem(f"{p}.timeout_s", "a positive number of seconds", show(timeout))
+    pin_cores = raw.get("pinCores", True)
+    if not isinstance(pin_cores, bool):
+        c.problem(f"{p}.pinCores", "true or false", show(pin_cores))
     if len(c.problems) > before:
         return None
     return AppConfig(
@@ -299,6 +306,7 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
         system_parameter_flags=sp_flags,
         spark_conf=spark_conf,
         timeout_s=float(timeout),
+        pin_cores=pin_cores,
     )
 
 

@@ -81,6 +81,18 @@ def _spark_stack() -> list[Check]:
             required=True,
         )
     )
+    cpus = ",".join(map(str, env.cpus))
+    checks.append(
+        Check(
+            "runtime",
+            "core pinning",
+            env.taskset is not None,
+            f"local[N] jobs held to N of CPUs {cpus} by {env.taskset}"
+            if env.taskset
+            else "no taskset (util-linux): local[N] jobs run on every CPU, so `cores` "
+            "changes little for BigDL",
+        )
+    )
     return checks
 
 

@@ -24,6 +24,8 @@ class SparkEnvironment:
     python: str
     python_home: str
     python_path: str
+    cpus: tuple[int, ...] = ()  # the CPUs this process may run on (its affinity)
+    taskset: str | None = None  # util-linux's taskset, to hold a local job to N of them
 
     @property
     def spark_submit(self) -> Path:
@@ -87,6 +89,8 @@ def discover() -> SparkEnvironment:
         python=sys.executable,
         python_home=sys.base_prefix,
         python_path=os.pathsep.join(site.getsitepackages()),
+        cpus=tuple(sorted(os.sched_getaffinity(0))),
+        taskset=shutil.which("taskset"),
     )
 
 

@@ -244,7 +244,8 @@ class Tuner:
             started = time.monotonic()
             decide = self._decider(trial, plan, index, planned) if planned.decide_after else None
             try:
-                result = self.backend.run_segment(request, self._on_epoch(trial, planned), decide)
+                on_epoch = self._on_epoch(trial, planned, start_epoch)
+                result = self.backend.run_segment(request, on_epoch, decide)
             except SegmentFailed as exc:
                 failed = SegmentRecord(
                     index,
@@ -354,18 +355,22 @@ class Tuner:
         else:
             self.progress.note(f"{trial.trial_id}: not recognised ({result['reason']}); probing")
 
-    def _on_epoch(self, trial: TrialState, planned: Any) -> Any:
+    def _on_epoch(self, trial: TrialState, planned: Any, start_epoch: int) -> Any:
+        head = planned.decide_after or planned.epochs
+
         def on_epoch(report: EpochReport) -> None:
+            # a probe's epochs past its pause are the trial's training, going on in its process
+            role = planned.role if report.epoch < start_epoch + head else Role.TRAIN
             self._journal(
                 "epoch",
                 trial=trial.trial_id,
                 setting=planned.setting.as_dict(),
-                role=planned.role.value,
+                role=role.value,
                 epoch=report.epoch,
                 accuracy=report.accuracy,
                 duration_s=report.duration_s,
             )
-            self.progress.epoch(planned.setting, planned.role, report, self.config.search.epochs)
+            self.progress.epoch(planned.setting, role, report, self.config.search.epochs)
 
         return on_epoch
 

@@ -212,6 +212,9 @@ def test_the_journal_records_the_decision_and_both_parts(config, tmp_path: Path)
         (3, "train", 1),
     ]
     assert done[3]["notes"] == {"continued": "segment 2 went on in the same process"}
+    # epoch by epoch too: the epoch past the pause is training, not a fourth probe
+    roles = [(e["epoch"], e["role"]) for e in events if e["type"] == "epoch"]
+    assert roles == [(1, "probe"), (2, "probe"), (3, "probe"), (4, "train")]
     assert len(probe_candidates(config.system_parameters, "one-at-a-time")) == 3
 
 

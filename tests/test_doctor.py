@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -19,6 +20,8 @@ def test_doctor_tells_the_truth_about_this_machine(tmp_path: Path) -> None:
     }
     assert lines["runtime java"].startswith("[ok  ]")
     assert lines["runtime spark"].startswith("[ok  ]") and "pyspark 3.5.9" in lines["runtime spark"]
+    pinning = "[ok  ]" if shutil.which("taskset") else "[no  ]"
+    assert lines["runtime core"].startswith(pinning)  # "core pinning"
     if not Path("/sys/class/powercap").exists():
         assert lines["energy rapl"].startswith("[no  ]")
         assert "does not expose RAPL" in lines["energy rapl"]

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from pipetune.backends.spark import spark_submit_argv
+import pytest
+
+from pipetune.backends.spark import pinned, spark_submit_argv
 from pipetune.config import load_config
 from pipetune.records import Role, SegmentRequest, SystemSetting
 from pipetune.spark_env import SparkEnvironment
@@ -92,3 +99,65 @@ def test_app_level_system_parameters_become_flags(tmp_path: Path) -> None:
         ENV, cfg.app, request(SystemSetting.of({"cores": "2", "partitions": "8"}))
     )
     assert option(argv, "--partitions") == "8"
+
+
+def test_a_local_job_is_held_to_its_cores(tmp_path: Path) -> None:
+    # BigDL's native threads use every CPU the JVM may run on, so local[1] alone would change
+    # nothing: the job is pinned to as many CPUs as its cores (the first of this process's).
+    cfg = load_config(write_project(tmp_path))
+    env = dataclasses.replace(ENV, cpus=(2, 3, 5, 7), taskset="/usr/bin/taskset")
+    one = spark_submit_argv(env, cfg.app, request(SystemSetting.of({"cores": "1"})))
+    assert one[:3] == ["/usr/bin/taskset", "-c", "2"]
+    assert one[3] == "/spark/bin/spark-submit" and option(one, "--master") == "local[1]"
+    three = spark_submit_argv(env, cfg.app, request(SystemSetting.of({"cores": "3"})))
+    assert three[:3] == ["/usr/bin/taskset", "-c", "2,3,5"]
+    # as many cores as CPUs (or more), no taskset, or pinning off: the command is unchanged
+    for cores, e, app in [
+        ("4", env, cfg.app),
+        ("8", env, cfg.app),
+        ("1", dataclasses.replace(env, taskset=None), cfg.app),
+        ("1", env, dataclasses.replace(cfg.app, pin_cores=False)),
+    ]:
+        argv = spark_submit_argv(e, app, request(SystemSetting.of({"cores": cores})))
+        assert argv[0] == "/spark/bin/spark-submit", (cores, argv[:3])
+
+
+def test_a_standalone_job_is_never_pinned(tmp_path: Path) -> None:
+    cfg = load_config(
+        write_project(tmp_path, {}, {"master": "spark://127.0.0.1:7077", "num_executors": 1})
+    )
+    env = dataclasses.replace(ENV, cpus=(0, 1), taskset="/usr/bin/taskset")
+    argv = spark_submit_argv(env, cfg.app, request(SystemSetting.of({"cores": "1"})))
+    assert argv[0] == "/spark/bin/spark-submit"
+
+
+def test_pin_cores_must_be_a_boolean(tmp_path: Path) -> None:
+    from pipetune.config import ConfigError
+
+    path = write_project(tmp_path, {}, {"pinCores": "yes"})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert 'app.json: $.pinCores: expected true or false, found "yes"' in str(err.value)
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed")
+def test_taskset_really_holds_a_process_and_its_children_to_the_cpus(tmp_path: Path) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: nothing to hold a process to")
+    env = dataclasses.replace(ENV, cpus=tuple(cpus), taskset=shutil.which("taskset"))
+    cfg = load_config(write_project(tmp_path))
+    prefix = pinned(env, cfg.app, "1")
+    child = "import os, subprocess, sys; print(sorted(os.sched_getaffinity(0)))"
+    out = subprocess.run(
+        [
+            *prefix,
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == str(cpus[:1])

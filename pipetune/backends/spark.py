@@ -26,7 +26,9 @@ from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:
     """The full command line for one segment (a pure function, tested on its own).
 
-    local[N]: `cores` → N and `memory` → driver memory (the driver is the executor).
+    local[N]: `cores` → N and `memory` → driver memory (the driver is the executor); with
+    `pinCores` (default) the job is also held to N CPUs by `taskset`, because BigDL's native
+    threads use every CPU the process may run on, so N alone changes nothing.
     spark://: `cores` → total-executor-cores split over `num_executors` executors,
     `memory` → executor memory.
     """
@@ -44,6 +46,7 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
         if cores:
             _, per_executor = executor_layout(int(cores), app.num_executors)
             argv += ["--total-executor-cores", cores, "--executor-cores", str(per_executor)]
+    argv = pinned(env, app, cores) + argv
     argv += [
         "--properties-file",
         str(env.properties_file),
@@ -75,6 +78,17 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
         argv += ["--decideAfter", str(request.decide_after)]
         argv += ["--decisionFile", str(decision_path(request))]
     return argv
+
+
+def pinned(env: SparkEnvironment, app: AppConfig, cores: str | None) -> list[str]:
+    """`taskset -c <the first N CPUs>` for a local job at `cores` N, when that is fewer CPUs
+    than the process has; nothing otherwise (all of them, a cluster master, or no taskset)."""
+    if not (app.is_local and app.pin_cores and cores and env.taskset and env.cpus):
+        return []
+    n = int(cores)
+    if n >= len(env.cpus):
+        return []
+    return [env.taskset, "-c", ",".join(str(c) for c in env.cpus[:n])]
 
 
 def decision_path(request: SegmentRequest) -> Path:
