@@ -11,7 +11,9 @@ hyperparameter configurations (a 2-point grid: batch 128 and 256) and the same b
 
 so that drift of this shared machine hits all alike. The oracle runs each trial at the
 setting a trace recorded beforehand says is cheapest for its configuration (`pipetune trace
-record` over the same grid; recorded once and kept in bench/traces/). Results go to
+record` over the same grid; recorded once and kept in bench/traces/compare-lenet5-pinned.csv.gz;
+the results in bench/results/compare-default-first.* were made before jobs were pinned to their
+cores, with compare-lenet5.csv.gz). Results go to
 bench/results/compare-<case>.md and .csv (and -runs.csv, one row per run).
 
 Cases: `default-first` uses systemParameters cores ["2", "1"], memory ["2g", "1g"] (the
@@ -238,7 +240,8 @@ def main() -> None:
     if unknown or "v1" not in strategies:
         parser.error(f"strategies: from {', '.join(STRATEGIES)}, v1 included (the baseline)")
     root = project(args.case)
-    trace_path = TRACES / "compare-lenet5.csv.gz"
+    # recorded with the job held to its cores (pinCores); compare-lenet5.csv.gz predates that
+    trace_path = TRACES / "compare-lenet5-pinned.csv.gz"
     if not trace_path.exists():  # the oracle's knowledge: every setting, both configurations
         subprocess.run(
             [
@@ -258,10 +261,11 @@ def main() -> None:
             check=True,
         )
     trace = Trace.load(trace_path)
-    # The recurring case needs a model that has seen this job: one earlier probing run.
-    (root / "model.json").unlink(missing_ok=True)
-    pipetune(root, "--config", "pipetune.conf")
-    shutil.copy(root / "model.json", root / "model-trained.json")
+    if "pipetune-recurring" in strategies:
+        # The recurring case needs a model that has seen this job: one earlier probing run.
+        (root / "model.json").unlink(missing_ok=True)
+        pipetune(root, "--config", "pipetune.conf")
+        shutil.copy(root / "model.json", root / "model-trained.json")
     rows = []
     for rep in range(args.reps):
         for strategy in strategies:

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import write_project
@@ -141,6 +142,16 @@ def check_summary(run_dir: Path) -> None:
     assert summary["best"]["accuracy"] > 0.5
 
 
+def job_processes(run_dir: Path) -> list[psutil.Process]:
+    """Live processes whose command line names the run directory (spark-submit and its JVM)."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(p.info["cmdline"] or [])
+        if str(run_dir) in cmdline and p.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(p)
+    return found
+
+
 def test_killed_run_resumes_and_finishes_every_trial_exactly_once(tmp_path: Path) -> None:
     conf = write_project(tmp_path, SMALL)
     proc = subprocess.Popen(
@@ -163,6 +174,14 @@ def test_killed_run_resumes_and_finishes_every_trial_exactly_once(tmp_path: Path
     assert run_dir is not None
     os.kill(proc.pid, signal.SIGKILL)  # a crash: no chance to clean up
     proc.wait()
+    # The segment it was running (t001's 3 epochs, saved at its end) is stopped with it, and
+    # does not train on into the checkpoint that the resume trains from.
+    deadline = time.monotonic() + 60
+    while job_processes(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not job_processes(run_dir)
+    meta = run_dir / "trials" / "t001" / "checkpoint" / "meta.json"
+    assert not meta.exists() or json.loads(meta.read_text())["epochs_done"] < 3
     before = journal(run_dir)
     assert Counter(e["trial"] for e in before if e["type"] == "trial_done") == {"t000": 1}
 

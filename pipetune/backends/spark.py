@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
+from pipetune import lifeline
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
 from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
 from pipetune.config import AppConfig, executor_layout
@@ -78,6 +80,12 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
         argv += ["--decideAfter", str(request.decide_after)]
         argv += ["--decisionFile", str(decision_path(request))]
     return argv
+
+
+# Each segment runs under pipetune/lifeline.py, which stops the job's process group when this
+# process ends, so that a crashed tuner leaves no job training on. -I: it needs only the
+# standard library, whatever PYTHONHOME/PYTHONPATH the job's environment sets.
+LIFELINE = [sys.executable, "-I", str(Path(lifeline.__file__))]
 
 
 def pinned(env: SparkEnvironment, app: AppConfig, cores: str | None) -> list[str]:
@@ -153,7 +161,8 @@ class SparkSubmitBackend(Backend):
         )
         started = time.monotonic()
         proc = subprocess.Popen(
-            argv,
+            [*LIFELINE, *argv],
+            stdin=subprocess.PIPE,  # the lifeline: closed when we end, however we end
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -219,6 +228,8 @@ class SparkSubmitBackend(Backend):
             raise
         finally:
             watchdog.cancel()
+            if proc.stdin is not None:
+                proc.stdin.close()
             if profiling is not None:
                 profiling.abort()
             end = meter.close()
