@@ -1,6 +1,9 @@
 """Run a command for as long as the tuner that started it is alive.
 
-    python -m pipetune.lifeline -- COMMAND [ARGS...]
+    python -I path/to/pipetune/lifeline.py -- COMMAND [ARGS...]
+
+(run by path, with -I: it needs only the standard library, whatever PYTHONHOME/PYTHONPATH the
+job's environment sets)
 
 The tuner starts each segment's spark-submit through this wrapper, in a process group of its
 own, with a pipe on the wrapper's stdin that only the tuner writes to. When the tuner ends in
@@ -26,7 +29,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
-        print("usage: python -m pipetune.lifeline -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: lifeline.py -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     # the group's SIGTERM (from us, or from the tuner's timeout) is for the command, not us:
     # we stay to wait for it and pass on its exit status. A handler, not SIG_IGN: an ignored

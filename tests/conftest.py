@@ -1,4 +1,4 @@
-"""Shared fixtures: a project directory with a valid config, written per test."""
+"""Shared fixtures: a project directory with a valid config, written per test; perf."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.machine import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,3 +59,9 @@ def write_project(
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return write_project(tmp_path)
+
+
+@pytest.fixture
+def perf_installed() -> str:
+    """`perf`, which CI installs (scripts/install-system-deps.sh): its absence fails there."""
+    return require_tool("perf", "apt-get install linux-perf")

@@ -14,7 +14,6 @@ away in the middle of a run and bring it back. Teardown terminates the process b
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -27,14 +26,12 @@ from types import TracebackType
 
 import pytest
 
+from tests.machine import in_ci
+
 INSTALL_HINT = (
     "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
     "--no-install-recommends influxdb influxdb-client"
 )
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 def require_influxd() -> str:

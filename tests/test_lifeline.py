@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 
 from pipetune.backends.spark import LIFELINE
+from tests.machine import gone_within
 
 # a job with a grandchild, like spark-submit → JVM → Python driver; prints both pids
 JOB = (
@@ -21,18 +21,6 @@ JOB = (
     "print(f'{__import__(\"os\").getpid()} {g.pid}', flush=True)\n"
     "time.sleep(120)\n"
 )
-
-
-def gone(pid: int, within_s: float) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def run_held(command: list[str]) -> tuple[int, str]:
@@ -65,7 +53,7 @@ def test_closing_the_pipe_stops_the_job_and_nothing_else():
     job_pid, grandchild_pid = map(int, job.stdout.readline().split())
     job.stdin.close()
     assert job.wait(timeout=15) == 128 + signal.SIGTERM
-    assert gone(job_pid, within_s=5) and gone(grandchild_pid, within_s=5)
+    assert gone_within(job_pid, 5) and gone_within(grandchild_pid, 5)
 
 
 def test_a_tuner_killed_outright_leaves_no_job_behind(tmp_path: Path):
@@ -84,7 +72,7 @@ def test_a_tuner_killed_outright_leaves_no_job_behind(tmp_path: Path):
         assert psutil.pid_exists(job_pid) and psutil.pid_exists(grandchild_pid)
         os.kill(tuner.pid, signal.SIGKILL)
         tuner.wait()
-        assert gone(job_pid, within_s=15) and gone(grandchild_pid, within_s=15)
+        assert gone_within(job_pid, 15) and gone_within(grandchild_pid, 15)
     finally:
         tuner.kill()
         for pid in locals().get("job_pid", 0), locals().get("grandchild_pid", 0):

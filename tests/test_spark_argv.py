@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pipetune.config import load_config
 from pipetune.records import Role, SegmentRequest, SystemSetting
 from pipetune.spark_env import SparkEnvironment
 from tests.conftest import write_project
+from tests.machine import require_tool
 
 ENV = SparkEnvironment(
     spark_home=Path("/spark"),
@@ -140,12 +140,12 @@ def test_pin_cores_must_be_a_boolean(tmp_path: Path) -> None:
     assert 'app.json: $.pinCores: expected true or false, found "yes"' in str(err.value)
 
 
-@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed")
 def test_taskset_really_holds_a_process_and_its_children_to_the_cpus(tmp_path: Path) -> None:
+    taskset = require_tool("taskset", "apt-get install util-linux")
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         pytest.skip("one CPU: nothing to hold a process to")
-    env = dataclasses.replace(ENV, cpus=tuple(cpus), taskset=shutil.which("taskset"))
+    env = dataclasses.replace(ENV, cpus=tuple(cpus), taskset=taskset)
     cfg = load_config(write_project(tmp_path))
     prefix = pinned(env, cfg.app, "1")
     child = "import os, subprocess, sys; print(sorted(os.sched_getaffinity(0)))"

@@ -24,10 +24,10 @@ from pipetune.telemetry.perf import (
     parse_counts_csv,
     parse_interval_csv,
 )
+from tests.machine import gone_within
 
 DATA = Path(__file__).parent / "data" / "perf"
-HAS_PERF = shutil.which("perf") is not None
-needs_perf = pytest.mark.skipif(not HAS_PERF, reason="perf is not installed")
+needs_perf = pytest.mark.usefixtures("perf_installed")
 
 OK, NS, NC = SampleStatus.OK, SampleStatus.NOT_SUPPORTED, SampleStatus.NOT_COUNTED
 
@@ -269,19 +269,6 @@ def test_perfstat_never_outlives_an_exception():
     assert not perf.running
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
-    """The process has exited (a zombie waiting for init to reap it counts as exited)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.01)
-    return False
-
-
 @needs_perf
 def test_perf_stops_when_its_owner_is_killed():
     owner = subprocess.Popen(
@@ -302,7 +289,7 @@ def test_perf_stops_when_its_owner_is_killed():
     perf_pid = int(pid)
     owner.wait(timeout=10)
     assert owner.returncode == -9  # no finalizer, no atexit: only the pipe is left
-    assert _gone_within(perf_pid, 5.0)
+    assert gone_within(perf_pid, 5.0)
     shutil.rmtree(workdir)  # left behind: its owner died without cleaning up
 
 

@@ -3,7 +3,6 @@ members come and go (Spark's Python workers), as perf itself does not."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pipetune.telemetry import profiler
 from pipetune.telemetry.perf import PerfStat
 from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 
-needs_perf = pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
+needs_perf = pytest.mark.usefixtures("perf_installed")
 
 BUSY = "import time\nend = time.time() + 30\nwhile time.time() < end: pass"
 

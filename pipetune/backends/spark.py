@@ -83,8 +83,7 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
 
 
 # Each segment runs under pipetune/lifeline.py, which stops the job's process group when this
-# process ends, so that a crashed tuner leaves no job training on. -I: it needs only the
-# standard library, whatever PYTHONHOME/PYTHONPATH the job's environment sets.
+# process ends, so that a crashed tuner leaves no job training on.
 LIFELINE = [sys.executable, "-I", str(Path(lifeline.__file__))]
 
 
