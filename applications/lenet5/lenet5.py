@@ -30,12 +30,12 @@ APP_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(APP_DIR))
 import data  # noqa: E402
 
-TAG = "[pipetune] "
+from pipetune import contract  # noqa: E402  (the app protocol; standard library only)
+
 CHECKPOINT_FORMAT = 1
 MODEL_FILE = "model.bigdl"
 OPTIM_FILE = "optim_method.bigdl"
 MOMENTUM_FILE = "momentum.npy"
-META_FILE = "meta.json"
 # Measured on the 2-core dev machine: ~5-7 s per epoch at batch 128 in local[2] (README).
 DEFAULT_DIGITS_TRAIN_SIZE = 6144
 EVAL_BATCH_SIZE = 128
@@ -45,16 +45,7 @@ class AppError(Exception):
     """A failure with a message meant for the user (bad flags, data or checkpoint)."""
 
 
-def emit(event: dict[str, Any]) -> None:
-    """One tagged, compact JSON line on stdout, flushed so the tuner sees it at once.
-
-    Non-finite floats (a diverged loss) become null: JSON has no NaN/Infinity.
-    """
-    clean = {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in event.items()
-    }
-    sys.stdout.write(TAG + json.dumps(clean, separators=(",", ":"), allow_nan=False) + "\n")
-    sys.stdout.flush()
+emit = contract.emit
 
 
 # ------------------------------------------------------------------------------ flags
@@ -68,8 +59,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--learningRate", type=float, default=0.05)
     p.add_argument("--learningRateDecay", type=float, default=0.0)
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--epochs", type=int, required=True, help="train exactly this many more epochs")
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory (resume + save)")
     p.add_argument(
         "--dataPath", default="", help="directory with MNIST IDX files; else sklearn digits"
     )
@@ -84,20 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--partitions", type=int, default=0, help="data partitions (0: default parallelism)"
     )
-    p.add_argument(
-        "--decideAfter",
-        type=int,
-        default=0,
-        help="pause after this many of the segment's epochs and wait for --decisionFile: "
-        "continue, or save and stop there (0: never pause)",
-    )
-    p.add_argument("--decisionFile", default="", help="where the launcher writes its decision")
-    p.add_argument(
-        "--decisionTimeout",
-        type=float,
-        default=300.0,
-        help="seconds to wait for a decision; then save and stop",
-    )
+    contract.add_standard_flags(p)
     args = p.parse_args(argv)
 
     problems = []
@@ -111,10 +87,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--momentum must be in [0, 1)")
     if args.epochs < 1:
         problems.append("--epochs must be >= 1")
-    if args.decideAfter < 0:
-        problems.append("--decideAfter must be >= 0")
-    if args.decideAfter and not args.decisionFile:
-        problems.append("--decideAfter needs --decisionFile")
     if args.trainSize is not None and args.trainSize < 0:
         problems.append("--trainSize must be >= 0")
     if args.partitions < 0:
@@ -288,17 +260,18 @@ def read_checkpoint(ckpt: Path, hp: dict[str, Any], plan: DataPlan) -> dict[str,
         return None
     if not ckpt.is_dir():
         raise AppError(f"checkpoint {ckpt} exists and is not a directory")
-    meta_path = ckpt / META_FILE
+    meta_path = ckpt / contract.META_FILE
     if not meta_path.exists():
         if any(ckpt.iterdir()):
             raise AppError(
-                f"checkpoint {ckpt} is not empty but has no {META_FILE}; refusing to use it"
+                f"checkpoint {ckpt} is not empty but has no {contract.META_FILE}; "
+                "refusing to use it"
             )
         return None
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
-        raise AppError(f"checkpoint {ckpt}: unreadable {META_FILE}: {exc}") from exc
+        raise AppError(f"checkpoint {ckpt}: unreadable {contract.META_FILE}: {exc}") from exc
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise AppError(
             f"checkpoint {ckpt}: format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT}"
@@ -335,10 +308,7 @@ def write_checkpoint(
     callBigDlFunc("float", "saveOptimMethod", optim_method, str(tmp / OPTIM_FILE), True)
     if momentum is not None:
         np.save(tmp / MOMENTUM_FILE, momentum)
-    with open(tmp / META_FILE, "w") as fh:
-        json.dump(meta, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
+    contract.write_meta(tmp, meta)
     if old.exists():
         shutil.rmtree(old)
     if ckpt.exists():
@@ -461,12 +431,75 @@ def _scala_list(seq: Any) -> list[Any]:
     return out
 
 
-def epoch_loss(summary: Any, after_step: int) -> tuple[float | None, int, int]:
-    """Mean of the per-iteration training losses logged after ``after_step``."""
-    records = summary.read_scalar("Loss")  # rows of (iteration, loss, wall clock)
-    losses = [float(r[1]) for r in records if int(r[0]) > after_step]
-    last = max([int(r[0]) for r in records], default=after_step)
-    return (float(np.mean(losses)) if losses else None), len(losses), last
+class EpochIterations:
+    """One epoch's iterations from BigDL's TrainSummary: losses and wall times."""
+
+    def __init__(self, loss: list[float], seconds: list[float]) -> None:
+        self.loss = loss
+        self.seconds = seconds
+
+    def durations(self) -> list[float]:
+        return [round(s, 5) for s in self.seconds]
+
+
+def epoch_iterations(
+    summary: Any, after_step: int, batch_size: int
+) -> tuple[EpochIterations, int]:
+    """The iterations logged after ``after_step``, and the last step logged.
+
+    Each iteration's wall time comes from BigDL's "Throughput" scalar (records per second of
+    that iteration, measured by the optimizer around the whole iteration); the tuner compares
+    settings on these rather than on whole epochs, whose first iterations pay JIT warm-up.
+    """
+    losses = summary.read_scalar("Loss")  # rows of (iteration, loss, wall clock)
+    loss = [float(r[1]) for r in losses if int(r[0]) > after_step]
+    last = max([int(r[0]) for r in losses], default=after_step)
+    try:
+        rates = summary.read_scalar("Throughput")
+    except Exception:  # an older summary without it: no per-iteration times
+        rates = []
+    seconds = [
+        batch_size / float(r[1]) for r in rates if int(r[0]) > after_step and float(r[1]) > 0
+    ]
+    return EpochIterations(loss, seconds), last
+
+
+class LiveEngine:
+    """What the launcher may change between epochs of a running job: BigDL's core number.
+
+    BigDL reads `Engine.coreNumber()` at every `optimize()` and re-clones one model replica
+    per core (on a cluster the executors take it from the task closure), so a new value
+    takes effect at the next epoch. The launcher moves the processes to the matching CPUs;
+    `in_force()` echoes both, and the launcher checks them.
+    """
+
+    def __init__(self, sc: Any, batch_size: int, nodes: int) -> None:
+        utils = sc._jvm.com.intel.analytics.bigdl.dllib.utils
+        self._engine = getattr(getattr(utils, "Engine$"), "MODULE$")
+        self.batch_size = batch_size
+        self.nodes = nodes
+
+    def cores(self) -> int:
+        return int(self._engine.coreNumber())
+
+    def apply(self, live: dict[str, Any]) -> str | None:
+        """Apply the live values; the reason it cannot, or None."""
+        unknown = sorted(set(live) - {"cores"})
+        if unknown:
+            return f"no live parameter {unknown[0]!r} in this app (live: cores)"
+        cores = int(live.get("cores", self.cores()))
+        per_node = self.batch_size // self.nodes
+        if cores < 1 or per_node % cores:
+            return (
+                f"cores {cores}: the batch of {self.batch_size} over {self.nodes} node(s) "
+                f"does not split into {cores} equal parts"
+            )
+        if cores != self.cores():
+            self._engine.setCoreNumber(cores)
+        return None
+
+    def in_force(self) -> dict[str, Any]:
+        return {"cores": self.cores(), "cpus": sorted(os.sched_getaffinity(0))}
 
 
 # ------------------------------------------------------------------------------- main
@@ -546,7 +579,8 @@ def run(args: argparse.Namespace) -> None:
         from bigdl.dllib.utils.common import RNG, callBigDlFunc, get_node_and_core_number
 
         nodes, cores = get_node_and_core_number()
-        if args.batchSize % (nodes * cores) != 0:
+        if args.batchSize % nodes or (not args.decisionFile and args.batchSize % (nodes * cores)):
+            # (with a decision file the launcher sets the cores first, and they are checked then)
             raise AppError(
                 f"--batchSize {args.batchSize} must be a multiple of nodes x cores = "
                 f"{nodes} x {cores} (BigDL splits every batch evenly over all cores)"
@@ -603,15 +637,14 @@ def run(args: argparse.Namespace) -> None:
         opt.set_train_summary(summary)
 
         emit(
-            {
-                "event": "start",
-                "app_id": sc.applicationId,
-                "start_epoch": start_epoch,
-                "train_samples": n_train,
-                "val_samples": n_val,
-                "data_source": plan.source,
-                "hyperparameters": hp,
-            }
+            contract.start_event(
+                sc.applicationId,
+                start_epoch,
+                hp,
+                train_samples=n_train,
+                val_samples=n_val,
+                data_source=plan.source,
+            )
         )
         steps = ", ".join(f"{name} {t - marks[i][1]:.2f}s" for i, (name, t) in enumerate(marks[1:]))
         print(f"lenet5: startup: {steps}", file=sys.stderr)
@@ -622,10 +655,31 @@ def run(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
 
+        engine = LiveEngine(sc, args.batchSize, nodes)
         last_step = max(0, (restored["neval"] or 1) - 1)
         epochs_done = start_epoch
-        pause_at = start_epoch + args.decideAfter if args.decideAfter else 0
-        for epoch in range(start_epoch + 1, start_epoch + args.epochs + 1):
+        last_epoch = start_epoch + args.epochs
+        decisions = Path(args.decisionFile) if args.decisionFile else None
+        # With a decision file, the launcher sets what is live (cores) before the first epoch,
+        # and then wherever its last decision asked for the next pause.
+        next_pause = start_epoch if decisions is not None else 0
+        epoch = start_epoch
+        while True:
+            if epoch == next_pause and decisions is not None:
+                decision = contract.await_decision(decisions, epoch, args.decisionTimeout)
+                if decision is None:
+                    print(f"lenet5: no decision after epoch {epoch}; stopping", file=sys.stderr)
+                    break
+                if not decision.go_on:
+                    break
+                refused = engine.apply(decision.live)
+                if refused:
+                    emit(contract.refused_event(epoch, refused))
+                    break
+                next_pause = epoch + decision.pause_after if decision.pause_after else 0
+            if epoch >= last_epoch:
+                break
+            epoch += 1
             # BigDL counts epochs from 1 and stops once state("epoch") > MaxEpoch's bound.
             opt.set_end_when(MaxEpoch(epoch))
             t0 = time.perf_counter()
@@ -634,27 +688,28 @@ def run(args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             accuracy = float(model.evaluate(val, EVAL_BATCH_SIZE, [Top1Accuracy()])[0].result)
             eval_s = time.perf_counter() - t0
-            loss, _, last_step = epoch_loss(summary, last_step)
+            iterations, last_step = epoch_iterations(summary, last_step, args.batchSize)
+            loss = float(np.mean(iterations.loss)) if iterations.loss else None
             if loss is None:  # summary unreadable: fall back to the last iteration's loss
                 value = optim_method.state().get("Loss")
                 loss = float(value.get()) if value.isDefined() else float("nan")
             emit(
-                {
-                    "event": "epoch",
-                    "epoch": epoch,
-                    "duration_s": round(duration, 3),
-                    "eval_s": round(eval_s, 3),
-                    "loss": loss,
-                    "accuracy": accuracy,
-                    "samples": n_train,
-                    "hyperparameters": hp,
-                }
+                contract.epoch_event(
+                    epoch,
+                    duration,
+                    accuracy,
+                    hp,
+                    eval_s=eval_s,
+                    loss=loss,
+                    samples=n_train,
+                    system=engine.in_force(),
+                    iterations=len(iterations.loss),
+                    iteration_s=iterations.durations(),
+                )
             )
             epochs_done = epoch
-            if epoch == pause_at and epoch < start_epoch + args.epochs:
-                emit({"event": "pause", "epoch": epoch})
-                if not await_decision(Path(args.decisionFile), epoch, args.decisionTimeout):
-                    break
+            if epoch >= last_epoch:
+                break
 
         driver_method = opt.value.optimMethods().values().head()
         new_meta = {
@@ -668,29 +723,10 @@ def run(args: argparse.Namespace) -> None:
         new_momentum = collect_momentum(opt)  # None when momentum is 0 (SGD keeps no buffer)
         new_meta["momentum_saved"] = new_momentum is not None
         write_checkpoint(ckpt, model, driver_method, new_momentum, new_meta)
-        emit({"event": "end", "epochs_done": epochs_done, "checkpoint": args.checkpoint})
+        emit(contract.end_event(epochs_done, args.checkpoint))
     finally:
         shutil.rmtree(summary_dir, ignore_errors=True)
         sc.stop()
-
-
-def await_decision(path: Path, epoch: int, timeout_s: float) -> bool:
-    """Wait for the launcher's {"epoch": e, "continue": bool} in `path`; True: train on.
-
-    The JVM and the cached data stay up meanwhile, which is the point: going on at the same
-    setting costs no new start-up. No answer in time: stop (the checkpoint is saved).
-    """
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            answer = json.loads(path.read_text())
-        except (OSError, ValueError):
-            answer = None  # not written yet (the launcher renames it into place)
-        if isinstance(answer, dict) and answer.get("epoch") == epoch:
-            return bool(answer.get("continue"))
-        time.sleep(0.05)
-    print(f"lenet5: no decision after epoch {epoch} in {timeout_s:g} s; stopping", file=sys.stderr)
-    return False
 
 
 def report_error(message: str) -> None:
@@ -703,7 +739,7 @@ def report_error(message: str) -> None:
     """
     line = f"lenet5: error: {message}"
     print(line, file=sys.stderr, flush=True)
-    emit({"event": "error", "message": message})
+    emit(contract.error_event(message))
     try:
         ppid = os.getppid()
         with open(f"/proc/{ppid}/comm") as fh:

@@ -1,4 +1,4 @@
-"""The app → tuner contract: one tagged JSON line per event on stdout, parsed by pure functions.
+"""The tuner's reading of an app's events (the wire format is in pipetune/contract.py).
 
 [pipetune] {"event": "start", "app_id": ..., "start_epoch": 0, ...}
 [pipetune] {"event": "epoch", "epoch": 3, "duration_s": ..., "accuracy": ..., ...}
@@ -7,32 +7,14 @@
 
 from __future__ import annotations
 
-import json
 import math
+import statistics
 from typing import Any
 
+from pipetune.contract import EventError, parse_event
 from pipetune.records import Energy, EpochReport
 
-TAG = "[pipetune] "
-
-
-class EventError(ValueError):
-    """A tagged line that is not a valid event."""
-
-
-def parse_event(line: str) -> dict[str, Any] | None:
-    """The event on this line, or None if the line is not tagged (ordinary log output)."""
-    text = line.strip()
-    if not text.startswith(TAG.strip()):
-        return None
-    payload = text[len(TAG.strip()) :].strip()
-    try:
-        event = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise EventError(f"tagged line is not JSON ({exc.msg}): {payload[:120]}") from None
-    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-        raise EventError(f'tagged line has no "event" name: {payload[:120]}')
-    return event
+__all__ = ["EventError", "echo_mismatches", "epoch_report", "parse_event", "steady_epoch_s"]
 
 
 def epoch_report(event: dict[str, Any], energy: Energy) -> EpochReport:
@@ -48,6 +30,7 @@ def epoch_report(event: dict[str, Any], energy: Energy) -> EpochReport:
     loss = event.get("loss")
     loss = float(loss) if isinstance(loss, (int, float)) and math.isfinite(loss) else None
     echoed = event.get("hyperparameters")
+    system = event.get("system")
     return EpochReport(
         epoch=epoch,
         duration_s=duration,
@@ -57,13 +40,30 @@ def epoch_report(event: dict[str, Any], energy: Energy) -> EpochReport:
         samples=int(event.get("samples") or 0),
         echoed=dict(echoed) if isinstance(echoed, dict) else {},
         energy=energy,
+        steady_s=steady_epoch_s(event.get("iteration_s")),
+        system=dict(system) if isinstance(system, dict) else {},
     )
+
+
+def steady_epoch_s(iteration_s: Any) -> float | None:
+    """The epoch's training time at the pace of its second half: median iteration × count.
+
+    The first iterations of a process (and of a new replica count) pay JIT compilation and
+    cache warm-up; the median of the second half is what the setting costs once warm.
+    None without at least 4 valid iteration times.
+    """
+    if not isinstance(iteration_s, list):
+        return None
+    times = [float(t) for t in iteration_s if isinstance(t, (int, float)) and t > 0]
+    if len(times) < 4 or len(times) != len(iteration_s):
+        return None
+    return statistics.median(times[len(times) // 2 :]) * len(times)
 
 
 def echo_mismatches(
     sent: dict[str, Any], flags: dict[str, str], echoed: dict[str, Any]
 ) -> list[str]:
-    """Hyperparameters the app did not receive as sent (by the flag each one maps to)."""
+    """Values the app did not receive as sent (by the flag each one maps to)."""
     wrong = []
     for name, value in sent.items():
         flag = flags.get(name, name)

@@ -1,0 +1,259 @@
+"""The app protocol, in one place: what a training app and the tuner say to each other.
+
+Standard library only, so that an app imports it without pulling in the tuner (the bundled
+apps do: `from pipetune import contract`). docs/APPS.md walks through writing an app.
+
+**Flags** the launcher adds after the app's own: `--epochs K --checkpoint DIR`, and, for a
+process whose setting may change while it runs, `--decisionFile F` (`standard_flags`).
+
+**Events**: one line per event on stdout, `[pipetune] {json}`, flushed at once:
+
+    start   once the app is ready to train (Spark up, data cached, model built or restored)
+    pause   waiting for a decision in F: right after `start`, then when the last decision said
+    epoch   after each epoch and its validation; echoes the hyperparameters as parsed and the
+            system setting in force (`system`: engine cores, CPUs it may run on)
+    refused a decision's setting cannot be applied here; the app then saves and ends
+    end     the checkpoint is saved
+    error   a failure, with a message for the user
+
+**Decisions** (`Decision`, written atomically to F by the launcher): go on or stop; the live
+part of the setting to apply before the next epoch (e.g. `{"cores": 1}`); and after how many
+epochs to pause again (0: run to the end of the segment without pausing).
+
+**Checkpoint**: DIR holds `meta.json` (`epochs_done`, `hyperparameters`, the app's own
+fields) written last, DIR swapped in with renames, so a reader sees a whole checkpoint or none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+TAG = "[pipetune]"
+META_FILE = "meta.json"
+
+START, EPOCH, PAUSE, REFUSED, END, ERROR = "start", "epoch", "pause", "refused", "end", "error"
+
+
+class EventError(ValueError):
+    """A tagged line that is not a valid event."""
+
+
+# ----------------------------------------------------------------------------- events
+
+
+def format_event(event: dict[str, Any]) -> str:
+    """One tagged, compact JSON line. Non-finite floats (a diverged loss) become null."""
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in event.items()
+    }
+    return f"{TAG} {json.dumps(clean, separators=(',', ':'), allow_nan=False)}\n"
+
+
+def emit(event: dict[str, Any], stream: IO[str] | None = None) -> None:
+    """Write the event line and flush, so the launcher sees it at once."""
+    out = stream or sys.stdout
+    out.write(format_event(event))
+    out.flush()
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """The event on this line, or None if the line is not tagged (ordinary log output)."""
+    text = line.strip()
+    if not text.startswith(TAG):
+        return None
+    payload = text[len(TAG) :].strip()
+    try:
+        event = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise EventError(f"tagged line is not JSON ({exc.msg}): {payload[:120]}") from None
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        raise EventError(f'tagged line has no "event" name: {payload[:120]}')
+    return event
+
+
+def start_event(
+    app_id: str, start_epoch: int, hyperparameters: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "event": START,
+        "app_id": app_id,
+        "start_epoch": start_epoch,
+        "hyperparameters": hyperparameters,
+        **extra,
+    }
+
+
+def epoch_event(
+    epoch: int,
+    duration_s: float,
+    accuracy: float,
+    hyperparameters: dict[str, Any],
+    *,
+    eval_s: float = 0.0,
+    loss: float | None = None,
+    samples: int = 0,
+    system: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """`system`: what is in force (e.g. {"cores": 2, "cpus": [0, 1]}), checked by the tuner."""
+    event = {
+        "event": EPOCH,
+        "epoch": epoch,
+        "duration_s": round(duration_s, 4),
+        "eval_s": round(eval_s, 4),
+        "loss": loss,
+        "accuracy": accuracy,
+        "samples": samples,
+        "hyperparameters": hyperparameters,
+        **extra,
+    }
+    if system is not None:
+        event["system"] = system
+    return event
+
+
+def pause_event(epoch: int) -> dict[str, Any]:
+    return {"event": PAUSE, "epoch": epoch}
+
+
+def refused_event(epoch: int, reason: str) -> dict[str, Any]:
+    return {"event": REFUSED, "epoch": epoch, "reason": reason}
+
+
+def end_event(epochs_done: int, checkpoint: str) -> dict[str, Any]:
+    return {"event": END, "epochs_done": epochs_done, "checkpoint": checkpoint}
+
+
+def error_event(message: str) -> dict[str, Any]:
+    return {"event": ERROR, "message": message}
+
+
+# -------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The launcher's answer at a pause after `epoch` (the start epoch for the first one)."""
+
+    epoch: int
+    go_on: bool
+    live: dict[str, Any] = field(default_factory=dict)  # live values to apply before going on
+    pause_after: int = 0  # epochs until the next pause (0: none)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "epoch": self.epoch,
+                "continue": self.go_on,
+                "live": self.live,
+                "pause_after": self.pause_after,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Decision:
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or not isinstance(raw.get("epoch"), int):
+            raise ValueError(f"not a decision: {text[:120]}")
+        live = raw.get("live") or {}
+        pause_after = raw.get("pause_after") or 0
+        if not isinstance(live, dict) or not isinstance(pause_after, int) or pause_after < 0:
+            raise ValueError(f"not a decision: {text[:120]}")
+        return cls(raw["epoch"], bool(raw.get("continue")), live, pause_after)
+
+
+def write_decision(path: Path, decision: Decision) -> None:
+    """Atomically (temp file, then rename), so the polling app never reads half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(decision.to_json())
+    os.replace(tmp, path)
+
+
+def read_decision(path: Path, epoch: int) -> Decision | None:
+    """The decision for the pause after `epoch`, or None if it is not there yet."""
+    try:
+        decision = Decision.from_json(path.read_text())
+    except (OSError, ValueError):
+        return None  # not written yet (the launcher renames it into place)
+    return decision if decision.epoch == epoch else None
+
+
+def await_decision(
+    path: Path, epoch: int, timeout_s: float, poll_s: float = 0.02
+) -> Decision | None:
+    """Emit a `pause` after `epoch` and wait for its decision; None when none came in time
+    (the app should then save and stop: the launcher is gone or stuck)."""
+    emit(pause_event(epoch))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        decision = read_decision(path, epoch)
+        if decision is not None:
+            return decision
+        time.sleep(poll_s)
+    return None
+
+
+# ------------------------------------------------------------------------- checkpoint
+
+
+def read_meta(checkpoint: Path) -> dict[str, Any] | None:
+    """The checkpoint's metadata, None when there is no complete checkpoint."""
+    try:
+        meta = json.loads((checkpoint / META_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def checkpoint_epochs(checkpoint: Path) -> int:
+    """Epochs a checkpoint holds (0 for none)."""
+    meta = read_meta(checkpoint)
+    return int(meta.get("epochs_done", 0)) if meta else 0
+
+
+def write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    """meta.json into a checkpoint being written (call last, before the directory swap)."""
+    with open(directory / META_FILE, "w") as fh:
+        json.dump(meta, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+# ------------------------------------------------------------------------------ flags
+
+
+def standard_flags(
+    epochs: int, checkpoint: str, decision_file: str | Path | None = None
+) -> list[str]:
+    """The flags the launcher appends to every app command line."""
+    argv = ["--epochs", str(epochs), "--checkpoint", checkpoint]
+    if decision_file:
+        argv += ["--decisionFile", str(decision_file)]
+    return argv
+
+
+def add_standard_flags(parser: argparse.ArgumentParser) -> None:
+    """Declare the standard flags on an app's argument parser."""
+    parser.add_argument(
+        "--epochs", type=int, required=True, help="train exactly this many more epochs"
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (resume + save)")
+    parser.add_argument(
+        "--decisionFile",
+        default="",
+        help="pause after start (and when a decision says) and read decisions here",
+    )
+    parser.add_argument(
+        "--decisionTimeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for a decision; then save and stop",
+    )
