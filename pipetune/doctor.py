@@ -93,6 +93,13 @@ def _spark_stack() -> list[Check]:
             "changes little for BigDL",
         )
     )
+    from pipetune.placement import PlacementError, detect_placer
+
+    try:
+        _, how = detect_placer()
+        checks.append(Check("runtime", "live cores", True, f"running jobs re-pinned by {how}"))
+    except PlacementError as exc:
+        checks.append(Check("runtime", "live cores", False, str(exc)))
     return checks
 
 

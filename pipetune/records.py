@@ -24,6 +24,13 @@ class Role(enum.StrEnum):
     TRAIN = "train"  # epochs at the trial's chosen setting
 
 
+class ApplyMode(enum.StrEnum):
+    """How a system parameter's new value reaches a trial."""
+
+    LIVE = "live"  # at an epoch boundary, in the running job
+    RESTART = "restart"  # a new process, continuing from the trial's checkpoint
+
+
 class SettingSource(enum.StrEnum):
     """Where a trial's chosen system setting came from (summary.json `system.source`)."""
 
@@ -62,6 +69,11 @@ class SystemSetting:
 
     def label(self) -> str:
         return ",".join(f"{k}={v}" for k, v in self.items)
+
+    def differing(self, other: SystemSetting) -> set[str]:
+        """Names of the parameters whose values differ between the two settings."""
+        mine, theirs = self.as_dict(), other.as_dict()
+        return {k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)}
 
     def __str__(self) -> str:
         return self.label()
@@ -102,6 +114,12 @@ class EpochReport:
     samples: int
     echoed: dict[str, Any]
     energy: Energy
+    # The epoch's training time at the pace of its second half (median iteration time ×
+    # iterations), when the app reports iteration times: what it costs once warm. A process's
+    # first iterations pay JIT warm-up, so settings are compared on this (probing/warmup.py).
+    steady_s: float | None = None
+    # What the app says is in force (e.g. {"cores": 2, "cpus": [0, 1]}), checked on arrival.
+    system: dict[str, Any] = field(default_factory=dict)
 
     @property
     def wall_s(self) -> float:
@@ -120,41 +138,84 @@ class SegmentRequest:
     checkpoint_dir: str
     log_path: str
     profile: bool = False  # profile the first epoch (counters over its window)
-    # Pause after this many epochs (0: never) and ask the tuner whether to go on in the same
-    # process: a probe that turns out to be the chosen setting then needs no new start-up.
+    # Pause after this many epochs (0: never) and ask the tuner for a `Decision`: go on in the
+    # same process (at this setting or another one reachable live), or save and stop.
     decide_after: int = 0
+    # The setting the process is launched with, when it differs from `setting`: the widest
+    # value of each live parameter, so that every later live value fits inside it.
+    launch: SystemSetting | None = None
+
+    @property
+    def launched_as(self) -> SystemSetting:
+        return self.launch or self.setting
 
 
 @dataclass(frozen=True)
 class Pause:
-    """A segment paused after its first epochs, waiting to be told whether to go on."""
+    """A running segment at an epoch boundary, waiting for a `Decision`."""
 
-    epochs: tuple[EpochReport, ...]
-    wall_s: float  # since the segment was launched: start-up + these epochs
-    energy: Energy
+    setting: SystemSetting  # in force during `epochs`
+    role: Role
+    epochs: tuple[EpochReport, ...]  # since the previous boundary
+    wall_s: float  # since the previous boundary (the first one: since launch, start-up included)
+    energy: Energy  # over the same window
     profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
-class Paused:
-    """How a segment's pause went: where, whether it went on, and the cost up to it."""
+class Decision:
+    """The tuner's answer at a pause: stop (`setting` None), or go on at `setting`."""
 
-    after: int  # epochs before the pause
-    continued: bool
-    wall_s: float
+    setting: SystemSetting | None
+    role: Role = Role.TRAIN
+    pause_after: int = 0  # epochs until the next pause (0: none)
+    why: str = ""
+
+    @property
+    def go_on(self) -> bool:
+        return self.setting is not None
+
+
+@dataclass(frozen=True)
+class Stint:
+    """Consecutive epochs of one process under one setting: a segment has one or more."""
+
+    setting: SystemSetting
+    role: Role
+    epochs: tuple[EpochReport, ...]
+    wall_s: float  # the first stint includes the start-up; a later one its live switch
     energy: Energy
+    profile: dict[str, Any] | None = None
+    switch_s: float = 0.0  # the live switch before it: decision, re-pinning, app applying it
+    error: str | None = None  # its setting could not be applied (the process then stopped)
+
+    @property
+    def startup_s(self) -> float:
+        return max(0.0, self.wall_s - sum(e.wall_s for e in self.epochs))
 
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """What a finished segment cost and produced."""
+    """What a finished segment (one process) cost and produced, stint by stint."""
 
-    epochs: list[EpochReport]
-    wall_s: float
-    energy: Energy
+    stints: tuple[Stint, ...]
     app_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    paused: Paused | None = None
+
+    @property
+    def epochs(self) -> list[EpochReport]:
+        return [e for s in self.stints for e in s.epochs]
+
+    @property
+    def wall_s(self) -> float:
+        return sum(s.wall_s for s in self.stints)
+
+    @property
+    def energy(self) -> Energy:
+        total = Energy.zero()
+        for stint in self.stints:
+            total = total + stint.energy
+        return total
 
     @property
     def startup_s(self) -> float:
@@ -174,6 +235,9 @@ class SegmentRecord:
     energy: Energy
     error: str | None = None
     profile: dict[str, Any] | None = None  # JobProfile.to_dict() of its first epoch
+    # Which process of the trial ran it (1, 2, ...): records of one process followed each
+    # other without a restart. 0: not known (journals written before processes were counted).
+    process: int = 0
 
     @property
     def ok(self) -> bool:

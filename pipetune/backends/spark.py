@@ -1,8 +1,15 @@
-"""Run a segment as one `spark-submit` of the app, under a timeout, and read its epochs live."""
+"""Run a segment as one `spark-submit` of the app, under a timeout, and read its epochs live.
+
+A segment is one process. With a decision file (`takes_decisions`) the app pauses right
+after its start, where the segment's setting is put in force (launched wider, then placed:
+backends/live.py), and then wherever the tuner's last decision said; at each later pause the
+tuner decides to stop there, go on, or go on at another setting reachable live. The epochs
+between two pauses at one setting are a `Stint`; the result lists them.
+"""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,14 +20,25 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from pipetune import lifeline
+from pipetune import contract, lifeline
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
 from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
+from pipetune.backends.live import LiveSettings
 from pipetune.config import AppConfig, executor_layout
 from pipetune.errors import AppContractError, PipeTuneError, SegmentFailed
-from pipetune.records import Energy, EpochReport, Pause, Paused, SegmentRequest, SegmentResult
+from pipetune.placement import AffinityPlacer, PlacementError, Placer
+from pipetune.records import (
+    Decision,
+    Energy,
+    EpochReport,
+    Pause,
+    SegmentRequest,
+    SegmentResult,
+    Stint,
+    SystemSetting,
+)
 from pipetune.spark_env import SparkEnvironment
-from pipetune.telemetry.energy_source import EnergySource
+from pipetune.telemetry.energy_source import EnergySource, Mark, SegmentEnergy
 from pipetune.telemetry.estimate import executor_processes
 from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 
@@ -28,13 +46,15 @@ from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:
     """The full command line for one segment (a pure function, tested on its own).
 
+    The Spark options come from the launch setting (`request.launched_as`: live parameters
+    at their widest, so that every later live value fits inside the process).
     local[N]: `cores` → N and `memory` → driver memory (the driver is the executor); with
     `pinCores` (default) the job is also held to N CPUs by `taskset`, because BigDL's native
     threads use every CPU the process may run on, so N alone changes nothing.
     spark://: `cores` → total-executor-cores split over `num_executors` executors,
     `memory` → executor memory.
     """
-    values = request.setting.as_dict()
+    values = request.launched_as.as_dict()
     cores = values.get("cores")
     memory = values.get("memory")
     classpath = os.pathsep.join(str(j) for j in env.jars)
@@ -72,14 +92,11 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
         argv += [f"--{key}", str(value)]
     for name, flag in app.system_parameter_flags.items():
         if name in values:
-            argv += [f"--{flag}", values[name]]
+            argv += [f"--{flag}", request.setting.as_dict()[name]]
     for name, value in request.hyperparameters.items():
         argv += [f"--{app.hyperparameter_flags[name]}", str(value)]
-    argv += ["--epochs", str(request.epochs), "--checkpoint", request.checkpoint_dir]
-    if 0 < request.decide_after < request.epochs:
-        argv += ["--decideAfter", str(request.decide_after)]
-        argv += ["--decisionFile", str(decision_path(request))]
-    return argv
+    decisions = decision_path(request) if takes_decisions(request) else None
+    return argv + contract.standard_flags(request.epochs, request.checkpoint_dir, decisions)
 
 
 # Each segment runs under pipetune/lifeline.py, which stops the job's process group when this
@@ -98,16 +115,14 @@ def pinned(env: SparkEnvironment, app: AppConfig, cores: str | None) -> list[str
     return [env.taskset, "-c", ",".join(str(c) for c in env.cpus[:n])]
 
 
+def takes_decisions(request: SegmentRequest) -> bool:
+    """Whether the app is given a decision file: it may pause, or starts wider than its setting."""
+    return 0 < request.decide_after < request.epochs or request.launch is not None
+
+
 def decision_path(request: SegmentRequest) -> Path:
-    """Where the tuner's answer to a paused segment goes (beside the segment's log)."""
+    """Where the tuner's answers to a paused segment go (beside the segment's log)."""
     return Path(request.log_path + ".decision.json")
-
-
-def write_decision(path: Path, epoch: int, go_on: bool) -> None:
-    """Atomically, so the polling app never reads half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"epoch": epoch, "continue": go_on}))
-    os.replace(tmp, path)
 
 
 class SparkSubmitBackend(Backend):
@@ -120,12 +135,14 @@ class SparkSubmitBackend(Backend):
         energy: EnergySource,
         cwd: Path,
         profiler: ProfilerSetup | None = None,
+        placer: Placer | None = None,
     ) -> None:
         self.app = app
         self.env = env
         self.energy = energy
         self.profiler = profiler
         self.cwd = cwd
+        self.live = LiveSettings(app, env.cpus, placer or AffinityPlacer())
         self._proc: subprocess.Popen[str] | None = None
 
     def run_segment(
@@ -158,7 +175,6 @@ class SparkSubmitBackend(Backend):
         loopback = (
             self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
         )
-        started = time.monotonic()
         proc = subprocess.Popen(
             [*LIFELINE, *argv],
             stdin=subprocess.PIPE,  # the lifeline: closed when we end, however we end
@@ -171,10 +187,7 @@ class SparkSubmitBackend(Backend):
             start_new_session=True,  # its own process group: a timeout kills the whole tree
         )
         self._proc = proc
-        state: dict[str, Any] = {"app_id": ""}
-        extra = None if self.app.is_local else (lambda: executor_processes(state["app_id"]))
-        meter = self.energy.segment(proc.pid, extra)
-        first = last = meter.mark()
+        run = _SegmentRun(self, request, proc, on_epoch, decide, log)
         timed_out = threading.Event()
 
         def on_timeout() -> None:
@@ -184,40 +197,17 @@ class SparkSubmitBackend(Backend):
         watchdog = threading.Timer(self.app.timeout_s, on_timeout)
         watchdog.daemon = True
         watchdog.start()
-        epochs: list[EpochReport] = []
         tail: deque[str] = deque(maxlen=40)
-        ended = False
-        profiling: EpochProfile | None = None
-        extra_info: dict[str, Any] = {}
-        paused: Paused | None = None
         try:
-            assert proc.stdout is not None
+            if proc.stdout is None:
+                raise SegmentFailed("spark-submit has no output pipe", "")
             for line in proc.stdout:
                 log.write(line)
                 tail.append(line)
                 event = parse_event(line)
-                if event is None:
-                    continue
-                kind = event["event"]
-                if kind == "start":
-                    state["app_id"] = str(event.get("app_id", ""))
-                    last = meter.mark()
-                    if request.profile and self.profiler is not None:
-                        profiling = self._begin_profile(proc.pid, state)
-                elif kind == "epoch":
-                    now = meter.mark()
-                    if profiling is not None:
-                        extra_info.update(_end_profile(profiling))
-                        profiling = None
-                    report = epoch_report(event, meter.between(last, now))
-                    last = now
-                    self._check_echo(request, report)
-                    epochs.append(report)
-                    on_epoch(report)
-                elif kind == "pause":
-                    paused = self._pause(request, decide, epochs, extra_info, meter, first, started)
-                elif kind == "end":
-                    ended = True
+                if event is not None:
+                    log.flush()  # the log is complete up to every event, for whoever tails it
+                    run.handle(event)
             rc = proc.wait()
         except EventError as exc:
             _kill_group(proc)
@@ -229,69 +219,224 @@ class SparkSubmitBackend(Backend):
             watchdog.cancel()
             if proc.stdin is not None:
                 proc.stdin.close()
-            if profiling is not None:
-                profiling.abort()
-            end = meter.close()
+            run.close()
+            self.live.release(run.job)
             self._proc = None
-        wall = time.monotonic() - started
         if timed_out.is_set():
             raise SegmentFailed(f"timed out after {self.app.timeout_s:g} s", "".join(tail))
-        if rc != 0 or not ended:
+        if rc != 0 or not run.ended:
             raise SegmentFailed(f"spark-submit exited with status {rc}", "".join(tail))
-        expected = paused.after if paused and not paused.continued else request.epochs
-        if len(epochs) != expected:
-            raise AppContractError(
-                f"asked for {expected} epoch(s), the app reported {len(epochs)}",
-                "".join(tail),
-            )
-        energy: Energy = meter.between(first, end)
-        if meter.fallbacks:
-            extra_info["energy_fallbacks"] = meter.fallbacks
-        extra_info["power"] = meter.power_series(first, end)
-        return SegmentResult(epochs, wall, energy, state["app_id"], extra_info, paused)
+        return run.result("".join(tail))
 
-    def _pause(
+
+class _SegmentRun:
+    """One segment's events, turned into stints: the bookkeeping between pauses."""
+
+    def __init__(
         self,
+        backend: SparkSubmitBackend,
         request: SegmentRequest,
+        proc: subprocess.Popen[str],
+        on_epoch: EpochCallback,
         decide: DecideCallback | None,
-        epochs: list[EpochReport],
-        extra_info: dict[str, Any],
-        meter: Any,
-        first: Any,
-        started: float,
-    ) -> Paused:
-        """The app waits after `decide_after` epochs: ask the tuner, write its answer."""
-        if len(epochs) != request.decide_after:
-            raise EventError(
-                f"the app paused after {len(epochs)} epoch(s), asked to after "
-                f"{request.decide_after}"
-            )
-        wall = time.monotonic() - started
-        energy = meter.between(first, meter.mark())
-        pause = Pause(tuple(epochs), wall, energy, extra_info.get("profile"))
-        go_on = decide(pause) if decide is not None else True
-        write_decision(decision_path(request), epochs[-1].epoch, go_on)
-        return Paused(len(epochs), go_on, wall, energy)
-
-    def _begin_profile(self, root_pid: int, state: dict[str, Any]) -> EpochProfile | None:
-        assert self.profiler is not None
+        log: IO[str],
+    ) -> None:
+        self.backend = backend
+        self.request = request
+        self.proc = proc
+        self.on_epoch = on_epoch
+        self.decide = decide
+        self.log = log
+        self.job = f"{request.trial_id}-{proc.pid}"
+        self.app_id = ""
         extra = None
-        if not self.app.is_local:
-            extra = lambda: [p.pid for p in executor_processes(state["app_id"])]  # noqa: E731
-        try:
-            return EpochProfile(self.profiler, root_pid, extra)
-        except (PipeTuneError, OSError) as exc:
-            state["profile_error"] = str(exc)
-            return None
+        if not backend.app.is_local:
+            extra = lambda: executor_processes(self.app_id)  # noqa: E731
+        self.meter: SegmentEnergy = backend.energy.segment(proc.pid, extra)
+        self.first = self.boundary = self.last = self.meter.mark()
+        self.end: Mark | None = None
+        self.setting = request.setting
+        self.role = request.role
+        self.stints: list[Stint] = []
+        self.epochs: list[EpochReport] = []
+        self.switch_s = 0.0
+        self.stint_error: str | None = None
+        self.expected: dict[str, Any] = {}
+        self.profiling: EpochProfile | None = None
+        self.profile: dict[str, Any] | None = None
+        self.extra: dict[str, Any] = {}
+        self.placed = False
+        self.stopped = False
+        self.ended = False
 
-    def _check_echo(self, request: SegmentRequest, report: EpochReport) -> None:
-        wrong = echo_mismatches(
-            request.hyperparameters, self.app.hyperparameter_flags, report.echoed
+    # ------------------------------------------------------------------ events
+
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == contract.START:
+            self.app_id = str(event.get("app_id", ""))
+            self.last = self.meter.mark()
+            if not takes_decisions(self.request):
+                self._begin_profile()
+        elif kind == contract.PAUSE:
+            self._pause(int(event.get("epoch", -1)))
+        elif kind == contract.EPOCH:
+            self._epoch(event)
+        elif kind == contract.REFUSED:
+            self.stint_error = f"the app refused {self.setting}: {event.get('reason')}"
+        elif kind == contract.END:
+            self.ended = True
+
+    def _epoch(self, event: dict[str, Any]) -> None:
+        now = self.meter.mark()
+        if self.profiling is not None:
+            self.extra.update(_end_profile(self.profiling))
+            self.profile = self.extra.pop("profile", None)
+            self.profiling = None
+        report = epoch_report(event, self.meter.between(self.last, now))
+        self.last = now
+        self._check_echo(report)
+        self.epochs.append(report)
+        self.on_epoch(report, self.setting, self.role)
+
+    def _pause(self, epoch: int) -> None:
+        started = time.monotonic()
+        if not self.placed:  # the pause right after start: put the segment's setting in force
+            self.placed = True
+            decision = Decision(self.setting, self.role, self.request.decide_after)
+            if not self._put_in_force(self.setting, initial=True):
+                decision = Decision(None, why=self.stint_error or "")
+            self._answer(epoch, decision)
+            self._begin_profile()
+            return
+        if self.stopped:
+            raise EventError(f"the app paused after epoch {epoch}, after it was told to stop")
+        now = self.meter.mark()
+        pause = Pause(
+            self.setting,
+            self.role,
+            tuple(self.epochs),
+            max(0.0, now.at - self.boundary.at),
+            self.meter.between(self.boundary, now),
+            self.profile if not self.stints else None,
         )
-        if wrong:
-            raise EventError(
-                "the app did not receive the hyperparameters sent: " + "; ".join(wrong)
+        if self.decide is None:  # nobody to ask: go on as launched
+            decision = Decision(self.setting, self.role, 0)
+        else:
+            decision = self.decide(pause)
+        self._close_stint(now)
+        target = decision.setting
+        if (
+            target is not None
+            and target != self.setting
+            and not self._put_in_force(target, initial=False)
+        ):
+            self.stints.append(
+                Stint(target, decision.role, (), 0.0, Energy.zero(), error=self.stint_error)
             )
+            self.stint_error = None
+            decision = Decision(None, why="the setting could not be put in force")
+        if decision.setting is not None:
+            self.setting, self.role = decision.setting, decision.role
+        self._answer(epoch, decision)
+        self.switch_s = time.monotonic() - started
+
+    def _put_in_force(self, setting: SystemSetting, initial: bool) -> bool:
+        """The OS part (CPUs), before the app is told its part; False if it cannot be."""
+        live = self.backend.live
+        try:
+            what = live.place(self.job, setting, self.proc.pid, self.app_id)
+        except (PlacementError, OSError) as exc:
+            self.stint_error = f"could not place the job at {setting}: {exc}"
+            return False
+        self.log.write(f"[pipetune-backend] {'launch' if initial else 'live'} {setting}: {what}\n")
+        self.expected = live.expected_echo(setting)
+        return True
+
+    def _answer(self, epoch: int, decision: Decision) -> None:
+        live = self.backend.live.app_values(decision.setting) if decision.setting else {}
+        answer = contract.Decision(epoch, decision.go_on, live, decision.pause_after)
+        contract.write_decision(decision_path(self.request), answer)
+        self.stopped = not decision.go_on
+
+    # ------------------------------------------------------------------ stints
+
+    def _close_stint(self, now: Mark) -> None:
+        self.stints.append(self._stint(self.boundary, now))
+        self.boundary = now
+        self.epochs = []
+        self.switch_s = 0.0
+
+    def _stint(self, a: Mark, b: Mark) -> Stint:
+        wall = max(0.0, b.at - a.at)
+        return Stint(
+            self.setting,
+            self.role,
+            tuple(self.epochs),
+            wall,
+            self.meter.between(a, b),
+            self.profile if not self.stints else None,
+            self.switch_s,
+            self.stint_error,
+        )
+
+    def _failed_stint(self, decision: Decision) -> Stint:
+        return Stint(self.setting, self.role, (), 0.0, Energy.zero(), error=decision.why)
+
+    def close(self) -> None:
+        if self.profiling is not None:
+            self.profiling.abort()
+        self.end = self.meter.close()
+
+    def result(self, tail: str) -> SegmentResult:
+        end = self.end or self.meter.mark()
+        if self.epochs or not self.stints or self.stint_error:
+            self.stints.append(self._stint(self.boundary, end))
+        else:  # stopped at a pause: the save and teardown belong to the last stint
+            last = self.stints[-1]
+            self.stints[-1] = dataclasses.replace(
+                last,
+                wall_s=last.wall_s + max(0.0, end.at - self.boundary.at),
+                energy=last.energy + self.meter.between(self.boundary, end),
+            )
+        asked = self.request.epochs
+        got = sum(len(s.epochs) for s in self.stints)
+        if got != asked and not self.stopped and not self.stint_error:
+            raise AppContractError(f"asked for {asked} epoch(s), the app reported {got}", tail)
+        if self.meter.fallbacks:
+            self.extra["energy_fallbacks"] = self.meter.fallbacks
+        self.extra["power"] = self.meter.power_series(self.first, end)
+        return SegmentResult(tuple(self.stints), self.app_id, self.extra)
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_echo(self, report: EpochReport) -> None:
+        app = self.backend.app
+        sent = self.request.hyperparameters
+        wrong = echo_mismatches(sent, app.hyperparameter_flags, report.echoed)
+        if self.expected:
+            if not report.system:
+                wrong.append("the app did not echo the system setting in force (`system`)")
+            else:
+                wrong += [
+                    f"system {k}: in force should be {v!r}, app echoed {report.system.get(k)!r}"
+                    for k, v in self.expected.items()
+                    if report.system.get(k) != v
+                ]
+        if wrong:
+            raise EventError("the app did not receive what was sent: " + "; ".join(wrong))
+
+    def _begin_profile(self) -> None:
+        backend = self.backend
+        if not self.request.profile or backend.profiler is None:
+            return
+        extra = None
+        if not backend.app.is_local:
+            extra = lambda: [p.pid for p in executor_processes(self.app_id)]  # noqa: E731
+        try:
+            self.profiling = EpochProfile(backend.profiler, self.proc.pid, extra)
+        except (PipeTuneError, OSError) as exc:
+            self.extra["profile_error"] = str(exc)
 
 
 def _end_profile(profiling: EpochProfile) -> dict[str, Any]:

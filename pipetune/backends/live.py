@@ -1,0 +1,105 @@
+"""What a live setting means for a running Spark job, and how it is put in force.
+
+A setting reaches a running job in two parts: the app's part (its engine core count, or an
+app flag it declares live), sent in the decision at a pause, and the operating system's part,
+done here before the decision is written: the job's processes are moved to the CPUs of the
+new core count. Local mode: the whole process tree (spark-submit's JVM, the Python driver and
+its `pyspark.daemon` workers) gets the first N CPUs. Standalone cluster: the executors of the
+application on this host (found by app id), each on its own CPUs where several share it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psutil
+
+from pipetune.config import AppConfig, executor_layout
+from pipetune.placement import Placer, first_cpus
+from pipetune.records import SystemSetting
+from pipetune.telemetry.estimate import executor_processes
+
+
+class LiveSettings:
+    """The app's live values and the CPUs of a job's processes, for one app config."""
+
+    def __init__(self, app: AppConfig, cpus: tuple[int, ...], placer: Placer | None) -> None:
+        self.app = app
+        self.cpus = cpus
+        self.placer = placer if (app.pin_cores and cpus) else None
+
+    def app_values(self, setting: SystemSetting) -> dict[str, Any]:
+        """The live values the app applies itself (contract.Decision.live)."""
+        values: dict[str, Any] = {}
+        for name, value in setting.items:
+            if name == "cores":
+                values["cores"] = self.engine_cores(int(value))
+            elif name in self.app.live_parameters:
+                values[self.app.system_parameter_flags[name]] = value
+        return values
+
+    def engine_cores(self, cores: int) -> int:
+        """BigDL's core number per node: all of them locally, a share per executor on a
+        cluster (`cores` is the application's total there)."""
+        if self.app.is_local:
+            return cores
+        return executor_layout(cores, self.app.num_executors)[1]
+
+    def expected_echo(self, setting: SystemSetting) -> dict[str, Any]:
+        """What the app must say is in force at `setting` (the driver's CPUs only locally)."""
+        cores = setting.get("cores")
+        if cores is None:
+            return {}
+        expected: dict[str, Any] = {"cores": self.engine_cores(int(cores))}
+        if self.app.is_local and self.placer is not None:
+            expected["cpus"] = list(first_cpus(self.cpus, int(cores)))
+        return expected
+
+    def place(self, job: str, setting: SystemSetting, root_pid: int, app_id: str) -> str:
+        """Move the job's processes to the CPUs of `setting`; what was done, for the log."""
+        cores = setting.get("cores")
+        if self.placer is None or cores is None:
+            return "no placement (pinCores off, or no cores parameter)"
+        if self.app.is_local:
+            pids = job_tree(root_pid)
+            cpus = first_cpus(self.cpus, int(cores))
+            self.placer.place(job, pids, cpus)
+            return f"{len(pids)} process(es) on CPUs {list(cpus)} ({self.placer.name})"
+        per = self.engine_cores(int(cores))
+        executors = sorted(
+            (p for p in executor_processes(app_id) if _is_executor(p)), key=lambda p: p.pid
+        )
+        for i, executor in enumerate(executors):
+            pids = [executor.pid, *(c.pid for c in _children(executor))]
+            cpus = tuple(self.cpus[(i * per + k) % len(self.cpus)] for k in range(per))
+            self.placer.place(f"{job}-e{i}", pids, tuple(sorted(set(cpus))))
+        return f"{len(executors)} executor(s) on {per} CPU(s) each ({self.placer.name})"
+
+    def release(self, job: str) -> None:
+        if self.placer is not None:
+            self.placer.release(job)
+            for i in range(max(1, self.app.num_executors)):
+                self.placer.release(f"{job}-e{i}")
+
+
+def job_tree(root_pid: int) -> list[int]:
+    """The pids of a local job: the launched process and everything below it."""
+    try:
+        root = psutil.Process(root_pid)
+        return [root_pid, *(c.pid for c in root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _is_executor(proc: psutil.Process) -> bool:
+    try:
+        return "--app-id" in proc.cmdline()
+    except psutil.Error:
+        return False
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
