@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipetune.config_check import Checker, is_number, normalise_memory, show
+from pipetune.config_probing import (
+    OBJECTIVE_METRICS,
+    Objective,
+    ProbingConfig,
+    parse_probing,
+)
 from pipetune.config_recognition import RecognitionConfig, parse_recognition
 from pipetune.config_telemetry import PowerConfig, StoreConfig, parse_power, parse_store
 from pipetune.errors import ConfigError, Problem
+from pipetune.records import ApplyMode
+
+__all__ = ["OBJECTIVE_METRICS", "ApplyMode", "Objective", "ProbingConfig"]
 
 SAMPLERS = ("random", "grid", "tpe")
-PROBING_STRATEGIES = ("one-at-a-time", "grid")
-SWITCH_RULES = ("always", "when-it-pays")
-OBJECTIVE_METRICS = ("duration", "energy")
 SPARK_SYSTEM_PARAMETERS = ("cores", "memory")
 
 _TOP_KEYS = {
@@ -48,6 +54,7 @@ _APP_KEYS = {
     "sparkConf",
     "timeout_s",
     "pinCores",
+    "liveParameters",
 }
 _LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)\])?$")
 _SPARK_MASTER = re.compile(r"^spark://[^:/\s]+:\d+$")
@@ -100,22 +107,21 @@ class AppConfig:
     # local[N]: hold the job to N CPUs, as a cluster manager's cgroups hold an executor to its
     # cores; BigDL's native (MKL) threads otherwise use every CPU whatever N says.
     pin_cores: bool = True
+    # app flags (systemParameterFlags names) the app applies in a running job (contract.py)
+    live_parameters: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
         return self.master.startswith("local")
 
-
-@dataclass(frozen=True)
-class Objective:
-    """Weights of the probe-selection objective; each metric is normalised by the default probe."""
-
-    weights: dict[str, float]
-
-    def describe(self) -> str:
-        if len(self.weights) == 1:
-            return next(iter(self.weights))
-        return " + ".join(f"{w:g}*{m}" for m, w in self.weights.items())
+    def apply_mode(self, name: str) -> ApplyMode:
+        """How a new value of system parameter `name` reaches a running trial: `cores` live
+        (BigDL re-reads its core number at every optimize(); the processes are re-pinned),
+        memory at a restart (a JVM's heap is fixed at its start), app flags at a restart
+        unless the app declares them live."""
+        if name == "cores" or name in self.live_parameters:
+            return ApplyMode.LIVE
+        return ApplyMode.RESTART
 
 
 @dataclass(frozen=True)
@@ -124,20 +130,6 @@ class SearchConfig:
     trials: int = 2
     epochs: int = 4
     seed: int = 0
-
-
-@dataclass(frozen=True)
-class ProbingConfig:
-    strategy: str = "one-at-a-time"
-    objective: Objective = field(default_factory=lambda: Objective({"duration": 1.0}))
-    budget: int | None = None  # probe epochs including the default's; None = all candidates
-    # Run the profiling epoch and the last probe as the start of the trial's training, so
-    # that when their setting is the one chosen, training goes on without a new start-up.
-    continuation: bool = True
-    # At such a pause, restart at a better setting only when the remaining epochs repay the
-    # start-up ("when-it-pays"), or whenever it is better per epoch ("always": the default,
-    # so that the chosen setting is always the best probe).
-    switch: str = "always"
 
 
 @dataclass(frozen=True)
@@ -180,7 +172,7 @@ def parse_config(raw: Any, source: Path, raw_app: Any = None) -> TuningConfig:
     system = _parse_system(c, raw.get("systemParameters", {}), app)
     hyper = _parse_hyper(c, raw.get("hyperParameters"))
     search = _parse_search(c, raw.get("search", {}), hyper)
-    probing = _parse_probing(c, raw.get("probing", {}), search)
+    probing = parse_probing(c, raw.get("probing", {}), search.epochs)
     nodes = _parse_nodes(c, raw.get("nodes", ["localhost"]))
     power = parse_power(c, raw.get("powerMeter", "auto"), nodes, base_dir)
     store = parse_store(c, raw.get("metrics", {}), base_dir)
@@ -291,6 +283,14 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
     pin_cores = raw.get("pinCores", True)
     if not isinstance(pin_cores, bool):
         c.problem(f"{p}.pinCores", "true or false", show(pin_cores))
+    live = raw.get("liveParameters", [])
+    if not isinstance(live, list) or not all(isinstance(n, str) and n in sp_flags for n in live):
+        c.problem(
+            f"{p}.liveParameters",
+            "a list of names mapped in systemParameterFlags that the app applies live",
+            show(live),
+        )
+        live = []
     if len(c.problems) > before:
         return None
     return AppConfig(
@@ -307,6 +307,7 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
         spark_conf=spark_conf,
         timeout_s=float(timeout),
         pin_cores=pin_cores,
+        live_parameters=tuple(live),
     )
 
 
@@ -443,68 +444,6 @@ def _parse_search(c: Checker, raw: Any, hyper: tuple[HyperParameter, ...]) -> Se
         epochs=c.positive_int("$.search.epochs", raw.get("epochs", d.epochs)),
         seed=c.integer("$.search.seed", raw.get("seed", d.seed)),
     )
-
-
-def _parse_probing(c: Checker, raw: Any, search: SearchConfig) -> ProbingConfig:
-    if not isinstance(raw, dict):
-        c.problem("$.probing", "an object", show(raw))
-        return ProbingConfig()
-    c.unknown_keys("$.probing", raw, {"strategy", "select_by", "budget", "continuation", "switch"})
-    strategy = c.choice(
-        "$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES
-    )
-    objective = _parse_objective(c, raw.get("select_by", "duration"))
-    budget = raw.get("budget")
-    if budget is not None:
-        budget = c.positive_int("$.probing.budget", budget)
-        if budget and search.epochs >= 1 and budget > search.epochs - 1:
-            c.problem(
-                "$.probing.budget",
-                f"at most epochs − 1 = {search.epochs - 1} probe epochs (one epoch must remain "
-                "for the chosen setting)",
-                str(budget),
-            )
-    continuation = raw.get("continuation", True)
-    if not isinstance(continuation, bool):
-        c.problem("$.probing.continuation", "true or false", show(continuation))
-        continuation = True
-    switch = c.choice("$.probing.switch", raw.get("switch", "always"), SWITCH_RULES)
-    return ProbingConfig(
-        strategy=strategy,
-        objective=objective,
-        budget=budget,
-        continuation=continuation,
-        switch=switch,
-    )
-
-
-def _parse_objective(c: Checker, raw: Any) -> Objective:
-    p = "$.probing.select_by"
-    if isinstance(raw, str):
-        if raw in OBJECTIVE_METRICS:
-            return Objective({raw: 1.0})
-        c.problem(
-            p,
-            f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}',
-            show(raw),
-        )
-    elif isinstance(raw, dict) and raw:
-        c.unknown_keys(p, raw, set(OBJECTIVE_METRICS))
-        weights = {k: v for k, v in raw.items() if k in OBJECTIVE_METRICS}
-        bad = {k: v for k, v in weights.items() if not is_number(v) or v < 0}
-        for k, v in bad.items():
-            c.problem(f"{p}.{k}", "a weight ≥ 0", show(v))
-        if not bad and weights and sum(weights.values()) > 0:
-            return Objective({k: float(v) for k, v in weights.items() if v > 0})
-        if not bad:
-            c.problem(p, "weights with a positive sum", show(raw))
-    else:
-        c.problem(
-            p,
-            f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}',
-            show(raw),
-        )
-    return Objective({"duration": 1.0})
 
 
 def _parse_nodes(c: Checker, raw: Any) -> tuple[str, ...]:

@@ -138,6 +138,7 @@ def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:
         "epochs": [epoch_to_dict(e) for e in seg.epochs],
         "error": seg.error,
         "profile": seg.profile,
+        "process": seg.process,
     }
 
 
@@ -151,6 +152,7 @@ def segment_from_event(event: dict[str, Any]) -> SegmentRecord:
         energy=Energy(**event["energy"]),
         error=event.get("error"),
         profile=event.get("profile"),
+        process=event.get("process", 0),
     )
 
 
@@ -164,6 +166,8 @@ def epoch_to_dict(e: EpochReport) -> dict[str, Any]:
         "samples": e.samples,
         "echoed": e.echoed,
         "energy": {"joules": e.energy.joules, "source": e.energy.source},
+        "steady_s": e.steady_s,
+        "system": e.system,
     }
 
 
@@ -177,4 +181,6 @@ def epoch_from_dict(d: dict[str, Any]) -> EpochReport:
         samples=d["samples"],
         echoed=d["echoed"],
         energy=Energy(**d["energy"]),
+        steady_s=d.get("steady_s"),
+        system=d.get("system") or {},
     )

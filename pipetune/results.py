@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from pipetune.journal import RunState, TrialState
 from pipetune.probing.plan import TrialPlan
-from pipetune.records import Energy, Role, SettingSource, SystemSetting
+from pipetune.records import ApplyMode, Energy, Role, SegmentRecord, SettingSource, SystemSetting
 
 
 def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) -> dict[str, Any]:
@@ -31,10 +32,16 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
     total_s = sum(s.wall_s for s in segments)
     energy = sum((s.energy for s in segments), Energy.zero())
     probes = []
-    for p in plan.probes(segments):
+    for seg, p in zip(
+        (s for s in segments if s.role is Role.PROBE), plan.probes(segments), strict=False
+    ):
+        epoch = seg.epochs[0] if seg.ok and seg.epochs else None
         entry: dict[str, Any] = {
             "setting": p.setting.as_dict(),
-            "epoch_s": _round(p.epoch_s),
+            "epoch": epoch.epoch if epoch else None,
+            "how": "new process" if _new_process(seg, segments) else "live",
+            "epoch_s": _round(epoch.duration_s if epoch else None),
+            "steady_s": _round(p.epoch_s),  # what the choice compared (warm pace)
             "energy_j": _round(p.energy_j),
             "energy_source": p.energy_source,
         }
@@ -52,8 +59,11 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
             "probes": probes,
             "chosen": chosen.as_dict() if chosen else None,
             "source": source.value,
-            "decisions": trial.decisions,  # at paused probes: go on there, or restart, and why
+            "not_probed": plan.not_probed(segments),
+            "switches": switches(segments),
+            "decisions": trial.decisions,  # at pauses: go on (at which setting) or stop, and why
         },
+        "processes": len({s.process or -s.index - 1 for s in segments}),
         "epochs": len(epochs),
         "segments": len(segments),
         "probe_epochs": sum(1 for s in segments if s.role is Role.PROBE) if probing else 0,
@@ -68,6 +78,33 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
         },
         "energy": {"joules": _round(energy.joules), "source": energy.source},
     }
+
+
+def switches(segments: list[SegmentRecord]) -> list[dict[str, Any]]:
+    """Each change of setting within the trial: live (same process) or restart (a new one),
+    with what it cost: the non-epoch time of the segment it led to (the live switch, or the
+    new process's start-up)."""
+    out = []
+    ran = [s for s in segments if s.ok]
+    for before, after in itertools.pairwise(ran):
+        if before.setting == after.setting:
+            continue
+        live = after.process != 0 and after.process == before.process
+        out.append(
+            {
+                "epoch": before.epochs[-1].epoch if before.epochs else None,
+                "from": before.setting.as_dict(),
+                "to": after.setting.as_dict(),
+                "how": ApplyMode.LIVE.value if live else ApplyMode.RESTART.value,
+                "overhead_s": _round(after.startup_s),
+            }
+        )
+    return out
+
+
+def _new_process(seg: SegmentRecord, segments: list[SegmentRecord]) -> bool:
+    earlier = [s for s in segments if s.index < seg.index]
+    return not earlier or seg.process == 0 or earlier[-1].process != seg.process
 
 
 def run_summary(

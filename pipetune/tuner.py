@@ -18,6 +18,7 @@ from typing import Any
 from pipetune import __version__
 from pipetune.backends.base import Backend
 from pipetune.config import TuningConfig, parse_config
+from pipetune.contract import checkpoint_epochs
 from pipetune.errors import ResumeError, SegmentFailed
 from pipetune.journal import (
     JOURNAL_NAME,
@@ -27,11 +28,19 @@ from pipetune.journal import (
     read_events,
     segment_event_fields,
 )
-from pipetune.probing.candidates import default_setting, probe_budget, probe_candidates
-from pipetune.probing.plan import FixedPlan, PipelinedPlan, PlannedSegment, TrialPlan, epochs_done
+from pipetune.probing.candidates import (
+    default_setting,
+    live_parameters,
+    probe_budget,
+    probe_candidates,
+    widest_setting,
+)
+from pipetune.probing.plan import FixedPlan, PipelinedPlan, TrialPlan, epochs_done
 from pipetune.progress import Progress
 from pipetune.recognition.service import RecognitionService
 from pipetune.records import (
+    ApplyMode,
+    Decision,
     Energy,
     EpochReport,
     Mode,
@@ -216,8 +225,8 @@ class Tuner:
 
     def _run_segments(self, trial: TrialState, plan: TrialPlan) -> float | None:
         while (planned := plan.next_segment(trial.segments)) is not None:
-            start_epoch = epochs_done(trial.segments) + 1
             index = len(trial.segments)
+            process = max((s.process for s in trial.segments), default=0) + 1
             seg_dir = self.paths.trial_dir(trial.trial_id)
             request = SegmentRequest(
                 trial_id=trial.trial_id,
@@ -229,23 +238,28 @@ class Tuner:
                 log_path=str(seg_dir / f"segment-{index:02d}.log"),
                 profile=index == 0,  # the trial's first epoch is its profiling epoch
                 decide_after=planned.decide_after,
+                launch=planned.launch,
             )
             self._journal(
                 "segment_started",
                 trial=trial.trial_id,
                 index=index,
+                process=process,
                 setting=planned.setting.as_dict(),
+                launch=planned.launch.as_dict() if planned.launch else None,
                 role=planned.role.value,
                 epochs=planned.epochs,
+                why=planned.why,
             )
+            self._note_restart(trial, planned.setting, process)
             self.progress.segment_started(
-                planned.setting, planned.role, start_epoch, planned.epochs
+                planned.setting, planned.role, epochs_done(trial.segments) + 1, planned.epochs
             )
             started = time.monotonic()
-            decide = self._decider(trial, plan, index, planned) if planned.decide_after else None
+            pending: list[SegmentRecord] = []  # this process's stints so far, for the plan
+            decide = self._decider(trial, plan, index, process, pending)
             try:
-                on_epoch = self._on_epoch(trial, planned, start_epoch)
-                result = self.backend.run_segment(request, on_epoch, decide)
+                result = self.backend.run_segment(request, self._on_epoch(trial), decide)
             except SegmentFailed as exc:
                 failed = SegmentRecord(
                     index,
@@ -255,6 +269,7 @@ class Tuner:
                     time.monotonic() - started,
                     Energy.zero(),
                     str(exc),
+                    process=process,
                 )
                 self._record_segment(trial, failed, "segment_failed")
                 self.progress.segment_failed(planned.setting, f"{exc} (log: {request.log_path})")
@@ -264,24 +279,61 @@ class Tuner:
                     self._journal("trial_failed", trial=trial.trial_id, error=str(exc))
                 )
                 return None
-            notes = {k: v for k, v in result.extra.items() if k not in ("power", "profile")}
-            power = result.extra.get("power")
-            for record in segment_records(index, planned, result):
-                if record.index > index:
-                    notes = {"continued": f"segment {index} went on in the same process"}
-                    power = None  # the whole process's samples went with its first part
-                self._record_segment(trial, record, "segment_done", power, notes)
+            if not self._record_result(trial, plan, index, process, result):
+                return None
             if index == 0 and self.recognition is not None and trial.recognition is None:
                 self._recognize(trial, plan)
         accuracy = sorted(
             (e for s in trial.segments if s.ok for e in s.epochs), key=lambda e: e.epoch
         )[-1].accuracy
+        skipped = plan.not_probed(trial.segments)
+        if skipped:  # candidates left out (restart ones that could not pay, or no epochs left)
+            self._journal("not_probed", trial=trial.trial_id, candidates=skipped)
         self.state.apply(self._journal("trial_done", trial=trial.trial_id, accuracy=accuracy))
         if self.recognition is not None and trial.segments:
             obs = self.recognition.observation(trial.hyperparameters, trial.segments[0])
-            note = self.recognition.learn(obs, plan.probes(trial.segments))
+            note = self.recognition.learn(obs, plan.probes_for_choice(trial.segments))
             self._journal("learned", trial=trial.trial_id, note=note)
         return accuracy
+
+    def _record_result(
+        self, trial: TrialState, plan: TrialPlan, index: int, process: int, result: SegmentResult
+    ) -> bool:
+        """Journal each stint of a finished process as a segment; False if the trial failed."""
+        notes = {k: v for k, v in result.extra.items() if k not in ("power", "profile")}
+        power = result.extra.get("power")
+        for i, record in enumerate(segment_records(index, process, result)):
+            if i > 0:
+                notes = {"continued": f"in process {process} after segment {record.index - 1}"}
+                power = None  # the whole process's samples went with its first part
+            kind = "segment_done" if record.ok else "segment_failed"
+            self._record_segment(trial, record, kind, power, notes)
+            if record.ok:
+                continue
+            self.progress.segment_failed(record.setting, record.error or "")
+            if not plan.can_continue_after(record, trial.segments[:-1]):
+                error = record.error or "failed"
+                self.state.apply(self._journal("trial_failed", trial=trial.trial_id, error=error))
+                return False
+        return True
+
+    def _note_restart(self, trial: TrialState, setting: SystemSetting, process: int) -> None:
+        """A new process of a trial at a different setting than the last one ran: a restart."""
+        last = trial.segments[-1] if trial.segments else None
+        if last is None or last.setting == setting:
+            return
+        epoch = epochs_done(trial.segments)
+        self._journal(
+            "switch",
+            trial=trial.trial_id,
+            epoch=epoch,
+            how=ApplyMode.RESTART.value,
+            **{"from": last.setting.as_dict(), "to": setting.as_dict()},
+            process=process,
+        )
+        self.progress.note(
+            f"{trial.trial_id}: {last.setting} → {setting} after epoch {epoch}: restart"
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -293,47 +345,75 @@ class Tuner:
             return FixedPlan(epochs, suggestion.system or self.default, SettingSource.SEARCHED)
         if self.mode is Mode.ORACLE:
             return FixedPlan(epochs, suggestion.system or self.default, SettingSource.ORACLE)
-        candidates = probe_candidates(self.config.system_parameters, self.config.probing.strategy)
+        params = self.config.system_parameters
+        candidates = probe_candidates(params, self.config.probing.strategy)
         budget = probe_budget(len(candidates), epochs, self.config.probing.budget)
         return PipelinedPlan(
             epochs,
             candidates[:budget],
-            self.config.probing.objective,
-            continuation=self.config.probing.continuation,
-            switch=self.config.probing.switch,
+            self.config.probing,
+            live=live_parameters(self.config),
+            widest=widest_setting(params),
             may_recognize=self.recognition is not None and self.recognition.available,
         )
 
     def _decider(
-        self, trial: TrialState, plan: TrialPlan, index: int, planned: PlannedSegment
-    ) -> Callable[[Pause], bool]:
-        """At a paused probe: recognise (profiling epoch), then go on or stop (module doc)."""
-        assert isinstance(plan, PipelinedPlan)
+        self,
+        trial: TrialState,
+        plan: TrialPlan,
+        index: int,
+        process: int,
+        pending: list[SegmentRecord],
+    ) -> Callable[[Pause], Decision]:
+        """At a pause: recognise (after the profiling epoch), then ask the plan what next."""
 
-        def decide(pause: Pause) -> bool:
+        def decide(pause: Pause) -> Decision:
             so_far = SegmentRecord(
-                index,
-                planned.setting,
-                planned.role,
+                index + len(pending),
+                pause.setting,
+                pause.role,
                 pause.epochs,
                 pause.wall_s,
                 pause.energy,
                 profile=pause.profile,
+                process=process,
             )
-            if index == 0 and self.recognition is not None and trial.recognition is None:
+            pending.append(so_far)
+            if so_far.index == 0 and self.recognition is not None and trial.recognition is None:
                 self._recognize(trial, plan, so_far)
             try:
-                go_on, reason = plan.continue_after([*trial.segments, so_far])
-            except ValueError as exc:  # e.g. no usable probe to choose from: stop, as before
-                go_on, reason = False, f"cannot decide ({exc}): stopping after the probe"
+                decision = plan.at_pause([*trial.segments, *pending], pause.setting)
+            except ValueError as exc:  # e.g. no usable probe to choose from: stop there
+                decision = Decision(None, why=f"cannot decide ({exc}): stopping after the probe")
+            to = decision.setting.as_dict() if decision.setting else None
             self.state.apply(
                 self._journal(
-                    "decision", trial=trial.trial_id, index=index, go_on=go_on, why=reason
+                    "decision",
+                    trial=trial.trial_id,
+                    index=so_far.index,
+                    go_on=decision.go_on,
+                    to=to,
+                    role=decision.role.value,
+                    why=decision.why,
                 )
             )
-            if go_on:
-                self.progress.note(f"{trial.trial_id}: {reason}")
-            return go_on
+            epoch = pause.epochs[-1].epoch if pause.epochs else 0
+            if decision.setting is not None and decision.setting != pause.setting:
+                self._journal(
+                    "switch",
+                    trial=trial.trial_id,
+                    epoch=epoch,
+                    how=ApplyMode.LIVE.value,
+                    **{"from": pause.setting.as_dict(), "to": to},
+                    process=process,
+                )
+                self.progress.note(
+                    f"{trial.trial_id}: {pause.setting} → {decision.setting} after epoch "
+                    f"{epoch}: live ({decision.why})"
+                )
+            elif decision.go_on:
+                self.progress.note(f"{trial.trial_id}: {decision.why}")
+            return decision
 
         return decide
 
@@ -355,22 +435,19 @@ class Tuner:
         else:
             self.progress.note(f"{trial.trial_id}: not recognised ({result['reason']}); probing")
 
-    def _on_epoch(self, trial: TrialState, planned: Any, start_epoch: int) -> Any:
-        head = planned.decide_after or planned.epochs
-
-        def on_epoch(report: EpochReport) -> None:
-            # a probe's epochs past its pause are the trial's training, going on in its process
-            role = planned.role if report.epoch < start_epoch + head else Role.TRAIN
+    def _on_epoch(self, trial: TrialState) -> Callable[[EpochReport, SystemSetting, Role], None]:
+        def on_epoch(report: EpochReport, setting: SystemSetting, role: Role) -> None:
             self._journal(
                 "epoch",
                 trial=trial.trial_id,
-                setting=planned.setting.as_dict(),
+                setting=setting.as_dict(),
                 role=role.value,
                 epoch=report.epoch,
                 accuracy=report.accuracy,
                 duration_s=report.duration_s,
+                steady_s=report.steady_s,
             )
-            self.progress.epoch(planned.setting, role, report, self.config.search.epochs)
+            self.progress.epoch(setting, role, report, self.config.search.epochs)
 
         return on_epoch
 
@@ -399,8 +476,7 @@ class Tuner:
 
     def _reconcile_checkpoint(self, trial: TrialState) -> None:
         """The checkpoint must hold exactly the epochs the journal says were completed."""
-        meta_path = Path(trial.checkpoint) / "meta.json"
-        saved = json.loads(meta_path.read_text())["epochs_done"] if meta_path.is_file() else 0
+        saved = checkpoint_epochs(Path(trial.checkpoint))
         journaled = epochs_done(trial.segments)
         if saved != journaled:
             # A crash between the app saving and the journal recording: start the trial afresh
@@ -428,51 +504,30 @@ class Tuner:
         return self.journal.append(kind, **fields)
 
 
-def segment_records(
-    index: int, planned: PlannedSegment, result: SegmentResult
-) -> list[SegmentRecord]:
-    """The journal's view of a segment: one record, or two when it went on after a pause (its
-    probe epoch with the start-up, then the training epochs at the same setting)."""
-    profile = result.extra.get("profile")
-    paused = result.paused
-    if paused is None or not paused.continued:
-        whole = SegmentRecord(
-            index,
-            planned.setting,
-            planned.role,
-            tuple(result.epochs),
-            result.wall_s,
-            result.energy,
-            profile=profile,
+def segment_records(index: int, process: int, result: SegmentResult) -> list[SegmentRecord]:
+    """The journal's view of a process: one segment record per stint (per setting it ran at,
+    in order), the first with the start-up and the profile."""
+    return [
+        SegmentRecord(
+            index + i,
+            stint.setting,
+            stint.role,
+            stint.epochs,
+            stint.wall_s,
+            stint.energy,
+            error=stint.error,
+            profile=stint.profile,
+            process=process,
         )
-        return [whole]
-    head = SegmentRecord(
-        index,
-        planned.setting,
-        planned.role,
-        tuple(result.epochs[: paused.after]),
-        paused.wall_s,
-        paused.energy,
-        profile=profile,
-    )
-    tail = SegmentRecord(
-        index + 1,
-        planned.setting,
-        Role.TRAIN,
-        tuple(result.epochs[paused.after :]),
-        max(0.0, result.wall_s - paused.wall_s),
-        result.energy - paused.energy,
-    )
-    return [head, tail]
+        for i, stint in enumerate(result.stints)
+    ]
 
 
 def apply_recognition(trial: TrialState, plan: TrialPlan) -> None:
     """A journaled hit settles the plan on the recognised setting (also on resume)."""
-    hit = trial.recognition and trial.recognition.get("hit")
-    if hit and isinstance(plan, PipelinedPlan):
-        assert trial.recognition is not None
-        plan.recognized = SystemSetting.of(trial.recognition["setting"])
-        plan.recognized_values = dict(trial.recognition.get("values") or {})
+    result = trial.recognition
+    if result and result.get("hit") and isinstance(plan, PipelinedPlan):
+        plan.recognize(SystemSetting.of(result["setting"]), dict(result.get("values") or {}))
 
 
 def stop_orphans(checkpoint: str) -> None:
@@ -509,9 +564,20 @@ def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
         if budget < len(candidates):
             skipped = ", ".join(s.label() for s in candidates[budget:])
             lines.append(f"  not probed (budget {budget} epoch(s)): {skipped}")
+        live = live_parameters(config)
+        modes = ", ".join(
+            f"{p.name} {'live' if p.name in live else 'restart'}" for p in config.system_parameters
+        )
+        lines.append(f"applied: {modes or '(no system parameters)'}")
         if config.probing.continuation:
             lines.append(
-                "continuation: a probe whose setting is chosen trains on without a restart"
+                "in place: one process per trial while only live parameters change; a probe "
+                "whose setting is chosen trains on without a restart"
+            )
+        if any(p.name not in live for p in config.system_parameters):
+            lines.append(
+                f"restart candidates: probed {config.probing.restart_probes} "
+                f"(assumed gain {config.probing.restart_gain:.0%} of an epoch)"
             )
     if mode is Mode.ORACLE:
         lines.append("oracle: each trial runs at its configuration's best setting in the trace")

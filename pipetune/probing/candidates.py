@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from pipetune.config import SystemParameter
-from pipetune.records import SystemSetting
+from pipetune.config import SystemParameter, TuningConfig
+from pipetune.records import ApplyMode, SystemSetting
 
 
 def default_setting(params: tuple[SystemParameter, ...]) -> SystemSetting:
@@ -37,3 +37,22 @@ def probe_budget(n_candidates: int, epochs: int, budget: int | None) -> int:
     """Probe epochs to spend (the default's included): never more than epochs − 1."""
     limit = n_candidates if budget is None else min(budget, n_candidates)
     return max(1, min(limit, epochs - 1))
+
+
+def live_parameters(config: TuningConfig) -> frozenset[str]:
+    """The system parameters a running trial takes live (none with `probing.live` off)."""
+    if not (config.probing.live and config.probing.continuation):
+        return frozenset()
+    return frozenset(
+        p.name for p in config.system_parameters if config.app.apply_mode(p.name) is ApplyMode.LIVE
+    )
+
+
+def widest_setting(params: tuple[SystemParameter, ...]) -> SystemSetting:
+    """The default with `cores` at its largest candidate: what a process that may take any of
+    them live is launched with (a launch narrower than a later setting would bound it)."""
+    values = {p.name: p.default for p in params}
+    for p in params:
+        if p.name == "cores":
+            values["cores"] = max(p.values, key=lambda v: int(v))
+    return SystemSetting.of(values)

@@ -1,26 +1,30 @@
-"""The per-trial plan: an explicit state machine from the trial's history to its next segment.
+"""The per-trial plan: an explicit state machine from the trial's history to its next step.
 
-A plan is a pure function of the segments already run, so a resumed trial continues exactly
-where the journal says it stopped. Pipelined trials go
+A plan is a pure function of the segments already run (and of a recognition answer, which is
+journaled), so a resumed trial continues exactly where the journal says it stopped. Pipelined
+trials go
 
     PROFILING (epoch 1 at the default) → PROBING (one epoch per candidate) → SETTLED → DONE
 
-and fixed trials (v1, v2) run every epoch at one setting.
+and fixed trials (v1, v2, oracle) run every epoch at one setting.
 
-Continuation: the profiling epoch (when recognition may settle the trial on it) and the last
-probe are asked for every remaining epoch with a pause after the first (`decide_after`). At
-the pause the tuner asks `continue_after`: when the setting the trial would train at is the
-one running, training goes on in the same process and the segment is journaled as its probe
-epoch plus a training segment; otherwise it stops, saved, after its one epoch as before. A
-restart costs a full start-up (JVM, Spark, data, ~30 s here), more than an epoch.
+In place: a process is launched for all the trial's remaining epochs and pauses after each
+probe epoch. At a pause (`at_pause`) the plan's next step is taken in the same process when it
+differs from the running setting only in live parameters (cores): the backend moves the job
+to the new CPUs and the app changes its core count, with no restart. A step that changes a
+restart parameter (memory) stops the process, saved, and the next one starts there.
 
-Switching (`switch`): with "always" (the default: the remaining epochs run at the best
-probe, as the mode promises), a pause whose setting is not the target stops and the trial
-restarts at the target. With "when-it-pays" it restarts only if the
-remaining epochs at the target, plus a start-up, cost less by the objective than the remaining
-epochs where it runs: remaining × the paused epoch vs start-up (the paused segment's, as
-measured) + remaining × the target's epoch (its probe, or the recognised entry's measurement).
-All epochs compared are first epochs of their process, so their warm-up weighs alike.
+Candidates are probed live ones first. A candidate that needs a restart costs a start-up and,
+if it loses, another one back; under `restart_probes` = "when-they-can-pay" it is probed only
+when the epochs left after it, made `restart_gain` faster, would repay two start-ups. The
+decision's reason says why it was or was not probed.
+
+Warm-up (probing/measure.py): a candidate that beats the default by less than `warmup_margin`
+later in the same process makes the plan measure the default again before choosing.
+
+Switching (`switch`): with "always" the remaining epochs run at the best probe; with
+"when-it-pays" a step that needs a restart is taken only if the remaining epochs at the target,
+plus a start-up, cost less than the remaining epochs where the process runs.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from pipetune.config import Objective
+from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.probing.measure import latest, needs_recheck, probe_result
 from pipetune.probing.selection import ProbeResult, select_best
-from pipetune.records import Role, SegmentRecord, SettingSource, SystemSetting
+from pipetune.records import Decision, Role, SegmentRecord, SettingSource, SystemSetting
 
 
 class Phase(enum.StrEnum):
@@ -46,7 +51,9 @@ class PlannedSegment:
     setting: SystemSetting
     epochs: int
     role: Role
-    decide_after: int = 0  # pause after this many epochs and ask `continue_after`
+    decide_after: int = 0  # pause after this many epochs and ask `at_pause`
+    launch: SystemSetting | None = None  # launch wider than `setting` (live parameters)
+    why: str = ""
 
 
 def epochs_done(history: list[SegmentRecord]) -> int:
@@ -67,7 +74,24 @@ class TrialPlan(ABC):
     def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
         """The setting the trial runs (or will run) its remaining epochs at, and why."""
 
+    def at_pause(self, history: list[SegmentRecord], running: SystemSetting) -> Decision:
+        """At a pause of a running segment (its epochs so far are the last of `history`):
+        go on in the same process, at which setting, or stop there."""
+        planned = self.next_segment(history)
+        if planned is None:
+            return Decision(None, why="the trial has all its epochs")
+        return Decision(planned.setting, planned.role, planned.decide_after, planned.why)
+
     def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+        """Every probe epoch, in order."""
+        return []
+
+    def probes_for_choice(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+        """One result per probed setting, as the choice compares them."""
+        return []
+
+    def not_probed(self, history: list[SegmentRecord]) -> list[dict[str, str]]:
+        """Candidates left out, each with why (summary.json)."""
         return []
 
     def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:
@@ -76,7 +100,7 @@ class TrialPlan(ABC):
 
 
 class FixedPlan(TrialPlan):
-    """Every epoch at one setting: the default (v1) or the searched one (v2)."""
+    """Every epoch at one setting: the default (v1), the searched one (v2), the oracle's."""
 
     def __init__(self, epochs: int, setting: SystemSetting, source: SettingSource) -> None:
         super().__init__(epochs)
@@ -98,25 +122,40 @@ class PipelinedPlan(TrialPlan):
         self,
         epochs: int,
         candidates: list[SystemSetting],
-        objective: Objective,
+        probing: ProbingConfig,
         *,
-        continuation: bool = False,
+        live: frozenset[str] = frozenset(),
+        widest: SystemSetting | None = None,
         may_recognize: bool = False,
-        switch: str = "always",
     ) -> None:
         super().__init__(epochs)
         if not candidates or epochs < 2:
             raise ValueError("a pipelined trial needs ≥ 1 candidate and ≥ 2 epochs")
-        self.candidates = candidates[: epochs - 1]
-        self.objective = objective
-        self.continuation = continuation
-        self.may_recognize = may_recognize  # a hit after the profiling epoch may settle it
-        self.switch = switch  # "always" | "when-it-pays"
+        self.default = candidates[0]
+        self.probing = probing
+        self.objective: Objective = probing.objective
+        self.live = live if probing.live and probing.continuation else frozenset()
+        # live candidates first (same process), then those that need a restart
+        rest = sorted(candidates[1 : epochs - 1], key=lambda c: not self.reachable(self.default, c))
+        self.candidates = [self.default, *rest]
+        self.widest = widest  # the launch value of each live parameter
+        self.may_recognize = may_recognize
         # Set when a recognised recurring job is handed its best known setting after the
         # profiling epoch: the remaining candidates are then not probed. `recognized_values`
         # are that setting's measured epoch_s / energy_j, for the when-it-pays test.
         self.recognized: SystemSetting | None = None
         self.recognized_values: dict[str, float] = {}
+
+    def recognize(self, setting: SystemSetting, values: dict[str, float]) -> None:
+        """A journaled recognition hit: settle on `setting` after the profiling epoch."""
+        self.recognized = setting
+        self.recognized_values = dict(values)
+
+    # ------------------------------------------------------------------ state machine
+
+    def reachable(self, running: SystemSetting, target: SystemSetting) -> bool:
+        """Whether `target` can be applied in a process running at `running` (live only)."""
+        return running.differing(target) <= self.live
 
     def phase(self, history: list[SegmentRecord]) -> Phase:
         if epochs_done(history) >= self.epochs:
@@ -124,78 +163,169 @@ class PipelinedPlan(TrialPlan):
         probed = [s for s in history if s.role is Role.PROBE]
         if not probed:
             return Phase.PROFILING
-        if self.recognized is not None:
+        if self.recognized is not None or any(s.role is Role.TRAIN for s in history):
             return Phase.SETTLED
-        trained = any(s.role is Role.TRAIN for s in history)
-        if len(probed) < len(self.candidates) and not trained:
+        if self._next_probe(history) is not None:
             return Phase.PROBING
         return Phase.SETTLED
 
     def next_segment(self, history: list[SegmentRecord]) -> PlannedSegment | None:
         phase = self.phase(history)
+        remaining = self.epochs - epochs_done(history)
         if phase is Phase.DONE:
             return None
-        if phase in (Phase.PROFILING, Phase.PROBING):
-            tried = sum(1 for s in history if s.role is Role.PROBE)
-            remaining = self.epochs - epochs_done(history)
-            last = tried == len(self.candidates) - 1
-            if (
-                self.continuation
-                and remaining > 1
-                and (last or (tried == 0 and self.may_recognize))
-            ):
-                return PlannedSegment(self.candidates[tried], remaining, Role.PROBE, decide_after=1)
-            return PlannedSegment(self.candidates[tried], 1, Role.PROBE)
-        best = self.recognized or select_best(self.probes(history), self.objective).setting
-        return PlannedSegment(best, self.epochs - epochs_done(history), Role.TRAIN)
+        if phase is Phase.PROFILING:
+            return self._probe(self.default, remaining, "profiling at the default")
+        step = self._next_probe(history) if phase is Phase.PROBING else None
+        if step is not None:
+            return self._probe(step[0], remaining, step[1])
+        best, why = self._target(history)
+        return PlannedSegment(best, remaining, Role.TRAIN, launch=self._launch(best), why=why)
 
-    def continue_after(self, history: list[SegmentRecord]) -> tuple[bool, str]:
-        """At a pause (the paused probe is the last of `history`): go on at its setting?"""
-        current = history[-1].setting
-        if self.recognized is not None:
-            target, why = self.recognized, "recognised"
-        elif self.phase(history) is Phase.SETTLED:
-            target, why = select_best(self.probes(history), self.objective).setting, "best probed"
-        else:
-            return False, "more settings to probe"
-        if target == current:
-            return True, f"{current} is the {why} setting: training goes on without a restart"
-        if self.switch == "when-it-pays":
-            kept = self._keep(history, target)
+    def at_pause(self, history: list[SegmentRecord], running: SystemSetting) -> Decision:
+        planned = self.next_segment(history)
+        if planned is None:
+            return Decision(None, why="the trial has all its epochs")
+        if planned.setting == running:
+            pause = planned.decide_after if planned.role is Role.PROBE else 0
+            return Decision(running, planned.role, pause, planned.why)
+        if self.reachable(running, planned.setting):
+            pause = planned.decide_after if planned.role is Role.PROBE else 0
+            return Decision(planned.setting, planned.role, pause, f"{planned.why} (live)")
+        needs = ", ".join(sorted(running.differing(planned.setting) - self.live))
+        if planned.role is Role.TRAIN and self.probing.switch == "when-it-pays":
+            kept = self._keep(history, planned.setting)
             if kept is not None:
-                return True, f"the {why} setting is {target}, but {kept}"
-        return False, f"the {why} setting is {target}: restarting there"
+                return Decision(running, Role.TRAIN, 0, f"{planned.why}, but {kept}")
+        return Decision(None, why=f"{planned.why}: restarting there ({needs} needs a restart)")
+
+    def _probe(self, setting: SystemSetting, remaining: int, why: str) -> PlannedSegment:
+        if self.probing.continuation and remaining > 1:
+            return PlannedSegment(
+                setting, remaining, Role.PROBE, 1, launch=self._launch(setting), why=why
+            )
+        return PlannedSegment(setting, 1, Role.PROBE, why=why)
+
+    def _launch(self, setting: SystemSetting) -> SystemSetting | None:
+        """`setting` with each live parameter at its widest candidate value."""
+        if not self.live or self.widest is None:
+            return None
+        wide = {**setting.as_dict(), **{k: v for k, v in self.widest.items if k in self.live}}
+        launch = SystemSetting.of(wide)
+        return None if launch == setting else launch
+
+    def _next_probe(self, history: list[SegmentRecord]) -> tuple[SystemSetting, str] | None:
+        """The next setting to probe and why, or None when probing is over."""
+        remaining = self.epochs - epochs_done(history)
+        if remaining < 2:
+            return None  # the last epoch trains at the best setting
+        tried = {s.setting for s in history if s.role is Role.PROBE}
+        for candidate in self.candidates:
+            if candidate in tried:
+                continue
+            if self._restart_skip(history, candidate, remaining) is None:
+                return candidate, f"probing {candidate}"
+        if needs_recheck(history, self.default, self.objective, self.probing.warmup_margin):
+            return self.default, f"measuring the default {self.default} again, warm"
+        return None
+
+    def _restart_skip(
+        self, history: list[SegmentRecord], candidate: SystemSetting, remaining: int
+    ) -> str | None:
+        """Why a candidate that needs a restart is not probed, or None to probe it."""
+        if not self.live or self.probing.continuation is False:
+            return None  # every probe is its own process anyway
+        running = history[-1].setting if history else self.default
+        if self.reachable(running, candidate):
+            return None
+        rule = self.probing.restart_probes
+        if rule == "always":
+            return None
+        needs = ", ".join(sorted(running.differing(candidate) - self.live))
+        if rule == "never":
+            return f"{candidate} needs a restart ({needs}); restart_probes is never"
+        startup = max((s.startup_s for s in history if s.ok), default=0.0)
+        done = [p for p in latest(history) if p.ok and p.epoch_s]
+        if not done:
+            return f"{candidate} needs a restart ({needs}) and no probe measured an epoch"
+        best_s = min(p.epoch_s for p in done if p.epoch_s)
+        gain = (remaining - 1) * best_s * self.probing.restart_gain
+        if gain >= 2 * startup:
+            return None
+        return (
+            f"{candidate} needs a restart ({needs}): {remaining - 1} epoch(s) after it, "
+            f"{self.probing.restart_gain:.0%} faster, would save {gain:.0f} s, less than a "
+            f"start-up there and back ({2 * startup:.0f} s)"
+        )
+
+    def _target(self, history: list[SegmentRecord]) -> tuple[SystemSetting, str]:
+        """The setting the trial trains at, and why."""
+        if self.recognized is not None:
+            return self.recognized, f"{self.recognized} is the recognised setting"
+        trained = [s for s in history if s.role is Role.TRAIN]
+        if trained:
+            return trained[-1].setting, f"training on at {trained[-1].setting}"
+        best = select_best(self.probes_for_choice(history), self.objective)
+        return best.setting, f"{best.setting} is the best probed setting"
+
+    # ------------------------------------------------------------------ measurements
+
+    def probes_for_choice(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+        """One result per probed setting: its latest measurement (warm for a re-measured
+        default)."""
+        if self.recognized is not None:
+            return []
+        return latest(history)
+
+    def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+        """Every probe epoch, in order (a re-measured default appears twice)."""
+        if self.recognized is not None:
+            return []  # the profiling epoch was training at the default, not a comparison
+        return [probe_result(s) for s in history if s.role is Role.PROBE]
+
+    def not_probed(self, history: list[SegmentRecord]) -> list[dict[str, str]]:
+        if self.recognized is not None or self.phase(history) is not Phase.SETTLED:
+            return []
+        tried = {s.setting for s in history if s.role is Role.PROBE}
+        out = []
+        for candidate in self.candidates:
+            if candidate in tried:
+                continue
+            probes = [s for s in history if s.role is Role.PROBE]
+            before = history[: history.index(probes[-1]) + 1] if probes else history
+            remaining = self.epochs - epochs_done(before)
+            why = self._restart_skip(before, candidate, remaining) or "no epochs left to probe it"
+            out.append({"setting": candidate.label(), "why": why})
+        return out
 
     def _keep(self, history: list[SegmentRecord], target: SystemSetting) -> str | None:
         """Why staying at the paused setting is cheaper than a restart at `target`, or None."""
         paused = history[-1]
         if not paused.ok or not paused.epochs:
             return None
-        epoch = paused.epochs[0]
+        here = probe_result(paused)
         if self.recognized is not None:
-            values = self.recognized_values
-            target_s, target_j = values.get("epoch_s"), values.get("energy_j")
+            target_s = self.recognized_values.get("epoch_s")
+            target_j = self.recognized_values.get("energy_j")
         else:
-            found = [p for p in self.probes(history) if p.setting == target and p.ok]
+            found = [p for p in self.probes_for_choice(history) if p.setting == target and p.ok]
             if not found:
                 return None
             target_s, target_j = found[0].epoch_s, found[0].energy_j
-        if target_s is None:
+        if target_s is None or here.epoch_s is None:
             return None
         remaining = self.epochs - epochs_done(history)
-        startup_s = paused.startup_s
-        startup_j = max(0.0, paused.energy.joules - sum(e.energy.joules for e in paused.epochs))
+        startup_s = max((s.startup_s for s in history if s.ok), default=0.0)
+        epoch_j = here.energy_j or 0.0
+        rate = epoch_j / here.epoch_s if here.epoch_s else 0.0
         stay = ProbeResult(
-            paused.setting,
-            remaining * epoch.duration_s,
-            remaining * epoch.energy.joules,
-            epoch.energy.source,
+            paused.setting, remaining * here.epoch_s, remaining * epoch_j, here.energy_source
         )
         move = ProbeResult(
             target,
             startup_s + remaining * target_s,
-            startup_j + remaining * target_j if target_j is not None else None,
-            epoch.energy.source,
+            startup_s * rate + remaining * target_j if target_j is not None else None,
+            here.energy_source,
         )
         try:
             if select_best([stay, move], self.objective) is move:
@@ -207,25 +337,6 @@ class PipelinedPlan(TrialPlan):
             f"staying at {paused.setting} without a restart"
         )
 
-    def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
-        if self.recognized is not None:
-            return []  # the profiling epoch was training at the default, not a comparison
-        results = []
-        for seg in history:
-            if seg.role is not Role.PROBE:
-                continue
-            epoch = seg.epochs[0] if seg.ok and seg.epochs else None
-            results.append(
-                ProbeResult(
-                    setting=seg.setting,
-                    epoch_s=epoch.duration_s if epoch else None,
-                    energy_j=epoch.energy.joules if epoch else None,
-                    energy_source=epoch.energy.source if epoch else "none",
-                    error=seg.error,
-                )
-            )
-        return results
-
     def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
         """The setting the trial trains (or will train) at: the recognised or best probed one,
         or the paused one when switching would not have paid."""
@@ -235,11 +346,12 @@ class PipelinedPlan(TrialPlan):
         if trained:
             return trained[-1].setting, SettingSource.PROBED
         if self.phase(history) is Phase.SETTLED:
-            return select_best(self.probes(history), self.objective).setting, SettingSource.PROBED
+            best = select_best(self.probes_for_choice(history), self.objective)
+            return best.setting, SettingSource.PROBED
         return None, SettingSource.PROBED
 
     def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:
         if self.recognized is not None:
             return False
         default_ok = any(s.ok and s.role is Role.PROBE for s in history)
-        return failed.role is Role.PROBE and failed.setting != self.candidates[0] and default_ok
+        return failed.role is Role.PROBE and failed.setting != self.default and default_ok

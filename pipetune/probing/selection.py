@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipetune.config import Objective
+from pipetune.config_probing import Objective
 from pipetune.records import SystemSetting
 
 
@@ -17,6 +17,7 @@ class ProbeResult:
     energy_j: float | None
     energy_source: str
     error: str | None = None
+    process: int = 0  # the trial's process that measured it (0: not known)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,138 @@
+"""The `probing` section of pipetune.conf: how system settings are probed inside a trial.
+
+Imports only `config_check` and `errors`, like the rest of the config layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipetune.config_check import Checker, is_number, show
+
+PROBING_STRATEGIES = ("one-at-a-time", "grid")
+SWITCH_RULES = ("always", "when-it-pays")
+RESTART_PROBE_RULES = ("when-they-can-pay", "always", "never")
+OBJECTIVE_METRICS = ("duration", "energy")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Weights of the probe-selection objective; each metric is normalised by the default probe."""
+
+    weights: dict[str, float]
+
+    def describe(self) -> str:
+        if len(self.weights) == 1:
+            return next(iter(self.weights))
+        return " + ".join(f"{w:g}*{m}" for m, w in self.weights.items())
+
+
+@dataclass(frozen=True)
+class ProbingConfig:
+    strategy: str = "one-at-a-time"
+    objective: Objective = field(default_factory=lambda: Objective({"duration": 1.0}))
+    budget: int | None = None  # probe epochs including the default's; None = all candidates
+    # A probe's process goes on training when its setting is chosen, and takes the next
+    # candidates live when only live parameters differ: no new start-up for either.
+    continuation: bool = True
+    # Apply live parameters (cores) in the running job; false: every change is a restart.
+    live: bool = True
+    # At a pause, restart at a better setting only when the remaining epochs repay the
+    # start-up ("when-it-pays"), or whenever it is better per epoch ("always").
+    switch: str = "always"
+    # Candidates that need a restart (memory): probed only when the remaining epochs could
+    # repay the start-ups, if such a change saved `restart_gain` of an epoch ("when-they-can-
+    # pay"), or always, or never.
+    restart_probes: str = "when-they-can-pay"
+    restart_gain: float = 0.25
+    # A candidate measured after the default runs warmer; when it beats the default by less
+    # than this fraction, the default is measured again, warm, before choosing.
+    warmup_margin: float = 0.5
+
+
+_KEYS = {
+    "strategy",
+    "select_by",
+    "budget",
+    "continuation",
+    "live",
+    "switch",
+    "restart_probes",
+    "restart_gain",
+    "warmup_margin",
+}
+
+
+def parse_probing(c: Checker, raw: Any, epochs: int) -> ProbingConfig:
+    if not isinstance(raw, dict):
+        c.problem("$.probing", "an object", show(raw))
+        return ProbingConfig()
+    c.unknown_keys("$.probing", raw, _KEYS)
+    strategy = c.choice(
+        "$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES
+    )
+    objective = _parse_objective(c, raw.get("select_by", "duration"))
+    budget = raw.get("budget")
+    if budget is not None:
+        budget = c.positive_int("$.probing.budget", budget)
+        if budget and epochs >= 1 and budget > epochs - 1:
+            c.problem(
+                "$.probing.budget",
+                f"at most epochs − 1 = {epochs - 1} probe epochs (one epoch must remain "
+                "for the chosen setting)",
+                str(budget),
+            )
+    flags = {}
+    for name in ("continuation", "live"):
+        value = raw.get(name, True)
+        if not isinstance(value, bool):
+            c.problem(f"$.probing.{name}", "true or false", show(value))
+            value = True
+        flags[name] = value
+    switch = c.choice("$.probing.switch", raw.get("switch", "always"), SWITCH_RULES)
+    restarts = c.choice(
+        "$.probing.restart_probes",
+        raw.get("restart_probes", "when-they-can-pay"),
+        RESTART_PROBE_RULES,
+    )
+    return ProbingConfig(
+        strategy=strategy,
+        objective=objective,
+        budget=budget,
+        continuation=flags["continuation"],
+        live=flags["live"],
+        switch=switch,
+        restart_probes=restarts,
+        restart_gain=_fraction(c, "$.probing.restart_gain", raw.get("restart_gain", 0.25)),
+        warmup_margin=_fraction(c, "$.probing.warmup_margin", raw.get("warmup_margin", 0.5)),
+    )
+
+
+def _fraction(c: Checker, path: str, value: Any) -> float:
+    if not is_number(value) or not 0 <= value <= 10:
+        c.problem(path, "a number from 0 to 10 (a fraction of an epoch's time)", show(value))
+        return 0.0
+    return float(value)
+
+
+def _parse_objective(c: Checker, raw: Any) -> Objective:
+    p = "$.probing.select_by"
+    expected = f'one of {list(OBJECTIVE_METRICS)} or weights {{"duration": w, "energy": w}}'
+    if isinstance(raw, str):
+        if raw in OBJECTIVE_METRICS:
+            return Objective({raw: 1.0})
+        c.problem(p, expected, show(raw))
+    elif isinstance(raw, dict) and raw:
+        c.unknown_keys(p, raw, set(OBJECTIVE_METRICS))
+        weights = {k: v for k, v in raw.items() if k in OBJECTIVE_METRICS}
+        bad = {k: v for k, v in weights.items() if not is_number(v) or v < 0}
+        for k, v in bad.items():
+            c.problem(f"{p}.{k}", "a weight ≥ 0", show(v))
+        if not bad and weights and sum(weights.values()) > 0:
+            return Objective({k: float(v) for k, v in weights.items() if v > 0})
+        if not bad:
+            c.problem(p, "weights with a positive sum", show(raw))
+    else:
+        c.problem(p, expected, show(raw))
+    return Objective({"duration": 1.0})
