@@ -9,15 +9,17 @@ Semantics (docs/TRACE_FORMAT.md, "Replay"):
     epoch of a segment that does not start at epoch 1 costs what the group's epoch 1 cost,
     because every segment is a new process whose first epoch pays the JIT warm-up (recorded
     epochs 2.. ran warm, 1.3-2.5x faster here);
-  * wall = start-up + Σ(duration + eval); start-up energy = start-up × the energy rate
-    (energy / wall) of the group's epoch 1, labelled with that epoch's energy source;
-  * a segment with `decide_after` = k pauses after k epochs like the app does: `decide` is
-    asked with the cost so far, and on False the segment ends there (the trial's progress is
-    then k epochs, not all it asked for);
+  * a process is launched at the request's launch setting (its start-up is that group's) and
+    runs its first stint at the request's setting. At a pause `decide` returns a `Decision`:
+    stop there, go on, or go on at another setting (a live switch): the process stays warm,
+    so later epochs cost what the trace recorded for their epoch number under the new
+    setting, plus the new group's measured `switch_s` (its energy at epoch 1's rate);
+  * wall = start-up + Σ(duration + eval) (+ live switches); start-up energy = start-up × the
+    energy rate (energy / wall) of the group's epoch 1, labelled with that epoch's source;
   * optional noise multiplies each epoch's duration, eval and energy by one lognormal(0, noise)
-    factor (power unchanged), and start-up (and its energy) by another. The factors come from a
-    numpy Generator seeded by (seed, workload, trial, setting, first epoch), so a replay does not
-    depend on the order in which trials are interleaved.
+    factor (power unchanged), and a start-up (and its energy) by another. Each factor comes
+    from a numpy Generator seeded by (seed, workload, trial, setting, epoch, kind), so a replay
+    does not depend on the order in which trials are interleaved.
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ import numpy as np
 
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
 from pipetune.errors import SegmentFailed
-from pipetune.records import Energy, EpochReport, Pause, Paused, SegmentRequest, SegmentResult
+from pipetune.records import (
+    Decision,
+    Energy,
+    EpochReport,
+    Pause,
+    Role,
+    SegmentRequest,
+    SegmentResult,
+    Stint,
+    SystemSetting,
+)
 from pipetune.replay.trace import Trace, TraceError, TraceRow, canonical_config
 from pipetune.telemetry.profile import JobProfile
 
@@ -69,36 +81,8 @@ class ReplayBackend(Backend):
         if request.epochs < 1:
             raise SegmentFailed(f"replay: asked for {request.epochs} epoch(s), expected >= 1")
         config = canonical_config(request.hyperparameters)
-        setting = request.setting.label()
-        rows = self.trace.epochs(self.workload, config, setting)
         first = self.progress(request.trial_id) + 1
         last = first + request.epochs - 1
-        if not rows:
-            recorded = ", ".join(self.trace.settings(self.workload, config)) or "none"
-            raise SegmentFailed(
-                f"replay: the trace has no epochs of workload {self.workload!r}, config "
-                f"{config} at setting {setting!r} (settings recorded for this config: {recorded})"
-            )
-        if last > len(rows):
-            raise SegmentFailed(
-                f"replay: the segment needs epochs {first}..{last} of workload "
-                f"{self.workload!r}, config {config} at setting {setting!r}; the trace has "
-                f"epochs 1..{len(rows)}"
-            )
-        time_f, startup_f = self._noise(request.trial_id, setting, first, request.epochs)
-        reports = [
-            _report(row, float(f), request.hyperparameters)
-            for row, f in zip(rows[first - 1 : last], time_f, strict=True)
-        ]
-        if first > 1:
-            # A new process pays the JIT warm-up on its first epoch, whatever the trial's
-            # epoch number: its cost is the group's epoch 1 (recorded in a fresh process),
-            # its accuracy the epoch it really is.
-            cold = _report(rows[0], float(time_f[0]), request.hyperparameters)
-            reports[0] = dataclasses.replace(
-                reports[0], duration_s=cold.duration_s, eval_s=cold.eval_s, energy=cold.energy
-            )
-        startup = rows[0].startup_s * startup_f
         extra: dict[str, Any] = {}
         if request.profile:
             profile = self.profile()
@@ -106,35 +90,32 @@ class ReplayBackend(Backend):
                 extra["profile_error"] = f"the trace has no profile for {self.workload!r}"
             else:
                 extra["profile"] = profile.to_dict()
-        paused = None
-        pause_at = request.decide_after if 0 < request.decide_after < request.epochs else 0
-        for done, report in enumerate(reports, start=1):
-            on_epoch(report)
-            if done == pause_at:
-                wall_so_far = startup + sum(r.wall_s for r in reports[:done])
-                energy_so_far = _total(rows[0], startup, reports[:done])
-                pause = Pause(
-                    tuple(reports[:done]), wall_so_far, energy_so_far, extra.get("profile")
-                )
-                go_on = decide(pause) if decide is not None else True
-                paused = Paused(done, go_on, wall_so_far, energy_so_far)
-                if not go_on:
-                    reports = reports[:done]
-                    break
-        energy = _total(rows[0], startup, reports)
-        wall = startup + sum(r.wall_s for r in reports)
-        self._done[request.trial_id] = first + len(reports) - 1
-        return SegmentResult(reports, wall, energy, APP_ID, extra, paused)
+        run = _Replayed(self, request, config, first)
+        pause_after = request.decide_after if 0 < request.decide_after < request.epochs else 0
+        next_pause = first - 1 + pause_after if pause_after else 0
+        for epoch in range(first, last + 1):
+            report = run.epoch(epoch)
+            on_epoch(report, run.setting, run.role)
+            if epoch != next_pause or epoch == last:
+                continue
+            pause = run.pause(extra.get("profile"))
+            decision = decide(pause) if decide is not None else Decision(run.setting, run.role)
+            if not run.go_on(decision):
+                break
+            next_pause = epoch + decision.pause_after if decision.pause_after else 0
+        self._done[request.trial_id] = first + run.epochs_run - 1
+        return SegmentResult(run.finish(extra.get("profile")), APP_ID, extra)
 
-    def _noise(self, trial_id: str, setting: str, first: int, epochs: int) -> tuple[Any, float]:
-        """Per-epoch factors and the start-up factor; all 1 without noise."""
+    def noise_factor(self, trial_id: str, setting: str, epoch: int, startup: bool = True) -> float:
+        """A lognormal(0, noise) factor for one epoch (or one start-up) of a trial at a setting;
+        1 without noise. Seeded by (seed, workload, trial, setting, epoch, kind), so a replay
+        does not depend on the order in which trials are interleaved."""
         if self.noise == 0.0:
-            return np.ones(epochs), 1.0
-        key = f"{self.workload}\0{trial_id}\0{setting}\0{first}".encode()
+            return 1.0
+        kind = "startup" if startup else "epoch"
+        key = f"{self.workload}\0{trial_id}\0{setting}\0{epoch}\0{kind}".encode()
         digest = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
-        rng = np.random.default_rng([self.seed, digest])
-        factors = rng.lognormal(0.0, self.noise, epochs + 1)
-        return factors[1:], float(factors[0])
+        return float(np.random.default_rng([self.seed, digest]).lognormal(0.0, self.noise))
 
 
 def _report(row: TraceRow, factor: float, hyperparameters: dict[str, Any]) -> EpochReport:
@@ -147,16 +128,110 @@ def _report(row: TraceRow, factor: float, hyperparameters: dict[str, Any]) -> Ep
         samples=row.samples,
         echoed=dict(hyperparameters),
         energy=Energy(row.energy_j * factor, row.energy_source),
+        steady_s=row.steady_s * factor if row.steady_s is not None else None,
     )
-
-
-def _total(epoch1: TraceRow, startup_s: float, reports: list[EpochReport]) -> Energy:
-    energy = _startup_energy(epoch1, startup_s)
-    for report in reports:
-        energy = energy + report.energy
-    return energy
 
 
 def _startup_energy(epoch1: TraceRow, startup_s: float) -> Energy:
     rate = epoch1.energy_j / epoch1.wall_s if epoch1.wall_s > 0 else 0.0
     return Energy(rate * startup_s, epoch1.energy_source)
+
+
+class _Replayed:
+    """One replayed process: its stints so far and what the trace says each epoch cost."""
+
+    def __init__(self, backend: ReplayBackend, request: SegmentRequest, config: str, first: int):
+        self.backend = backend
+        self.request = request
+        self.config = config
+        self.first = first
+        self.setting: SystemSetting = request.setting
+        self.role: Role = request.role
+        self.stints: list[Stint] = []
+        self.reports: list[EpochReport] = []
+        self.epochs_run = 0
+        rows = self._rows(request.launched_as)
+        factor = backend.noise_factor(request.trial_id, request.launched_as.label(), first)
+        self.overhead_s = rows[0].startup_s * factor  # the start-up: charged to stint 1
+        self.overhead_j = _startup_energy(rows[0], self.overhead_s)
+        self.switch_s = 0.0
+
+    def _rows(self, setting: SystemSetting) -> list[TraceRow]:
+        label = setting.label()
+        rows = self.backend.trace.epochs(self.backend.workload, self.config, label)
+        if not rows:
+            recorded = ", ".join(self.backend.trace.settings(self.backend.workload, self.config))
+            raise SegmentFailed(
+                f"replay: the trace has no epochs of workload {self.backend.workload!r}, config "
+                f"{self.config} at setting {label!r} (settings recorded for this config: "
+                f"{recorded or 'none'})"
+            )
+        return rows
+
+    def epoch(self, epoch: int) -> EpochReport:
+        rows = self._rows(self.setting)
+        if epoch > len(rows):
+            raise SegmentFailed(
+                f"replay: the segment needs epoch {epoch} of workload {self.backend.workload!r}, "
+                f"config {self.config} at setting {self.setting.label()!r}; the trace has "
+                f"epochs 1..{len(rows)}"
+            )
+        label = self.setting.label()
+        factor = self.backend.noise_factor(self.request.trial_id, label, epoch, startup=False)
+        report = _report(rows[epoch - 1], factor, self.request.hyperparameters)
+        if self.epochs_run == 0 and epoch > 1:
+            # A new process pays the JIT warm-up on its first epoch, whatever the trial's
+            # epoch number: its cost is the group's epoch 1 (recorded in a fresh process),
+            # its accuracy the epoch it really is. A live switch keeps the process warm.
+            cold = _report(rows[0], factor, self.request.hyperparameters)
+            report = dataclasses.replace(
+                report,
+                duration_s=cold.duration_s,
+                eval_s=cold.eval_s,
+                energy=cold.energy,
+                steady_s=cold.steady_s,
+            )
+        self.reports.append(report)
+        self.epochs_run += 1
+        return report
+
+    def _stint(self, profile: dict[str, Any] | None) -> Stint:
+        energy = Energy(self.overhead_j.joules, self.overhead_j.source)
+        for report in self.reports:
+            energy = energy + report.energy
+        wall = self.overhead_s + sum(r.wall_s for r in self.reports)
+        return Stint(
+            self.setting,
+            self.role,
+            tuple(self.reports),
+            wall,
+            energy,
+            profile if not self.stints else None,
+            self.switch_s,
+        )
+
+    def pause(self, profile: dict[str, Any] | None) -> Pause:
+        stint = self._stint(profile)
+        return Pause(stint.setting, stint.role, stint.epochs, stint.wall_s, stint.energy, profile)
+
+    def go_on(self, decision: Decision) -> bool:
+        """Close the stint at a pause; start the next one (a live switch costs its overhead)."""
+        profile = self.backend.profile()
+        self.stints.append(self._stint(profile.to_dict() if profile else None))
+        self.reports = []
+        if decision.setting is None:
+            self.overhead_s, self.overhead_j = 0.0, Energy.zero()
+            return False
+        switch_s = 0.0
+        if decision.setting != self.setting:
+            rows = self._rows(decision.setting)
+            switch_s = rows[0].switch_s
+        self.setting, self.role = decision.setting, decision.role
+        self.overhead_s = self.switch_s = switch_s
+        self.overhead_j = _startup_energy(self._rows(self.setting)[0], switch_s)
+        return True
+
+    def finish(self, profile: dict[str, Any] | None) -> tuple[Stint, ...]:
+        if self.reports or not self.stints:
+            self.stints.append(self._stint(profile))
+        return tuple(self.stints)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,16 @@ import pandas as pd
 from pipetune.backends.base import Backend
 from pipetune.config import TuningConfig
 from pipetune.errors import SegmentFailed
-from pipetune.probing.candidates import probe_candidates
-from pipetune.records import Role, SegmentRequest, SegmentResult, SystemSetting
+from pipetune.probing.candidates import live_parameters, probe_candidates
+from pipetune.records import (
+    Decision,
+    EpochReport,
+    Pause,
+    Role,
+    SegmentRequest,
+    SegmentResult,
+    SystemSetting,
+)
 from pipetune.replay.trace import COLUMNS, Trace, canonical_config
 from pipetune.search import HyperparameterSearch
 
@@ -83,6 +92,7 @@ def record_trace(
         )
         say(f"continuing {out}: {len(done)} of {plan.groups} group(s) already recorded")
     default = plan.settings[0]
+    live = ",".join(sorted(live_parameters(config)))
     todo = [
         (c, s)
         for c in plan.configs
@@ -104,28 +114,44 @@ def record_trace(
             checkpoint_dir=str(group_dir / "checkpoint"),
             log_path=str(group_dir / "segment.log"),
             profile=profile is None and setting == default,
+            decide_after=1 if plan.epochs > 1 else 0,
         )
         say(f"[{index + 1}/{len(todo)}] {key} at {setting.label()}: {plan.epochs} epoch(s)")
         try:
-            result = backend.run_segment(request, lambda report: None)
+            # a pause after every epoch, going on at the same setting (placed again): the
+            # overhead of such a pause is what a live switch into this setting costs
+            result = backend.run_segment(request, _ignore_epoch, _go_on_pausing)
         except SegmentFailed as exc:
             say(f"  failed, left out of the trace: {exc} (log: {request.log_path})")
             continue
         if profile is None and "profile" in result.extra:
             profile = json.dumps(result.extra["profile"], sort_keys=True, separators=(",", ":"))
-        rows.extend(group_rows(workload, key, setting, result))
+        rows.extend(group_rows(workload, key, setting, result, live=live))
         trace = _write(rows, workload, profile, out)
         epochs = ", ".join(f"{e.duration_s:.1f}" for e in result.epochs)
-        say(f"  start-up {result.startup_s:.1f} s, epochs {epochs} s")
+        say(f"  start-up {result.stints[0].startup_s:.1f} s, epochs {epochs} s")
     if trace is None and rows:
         trace = _write(rows, workload, profile, out)
     return trace
 
 
 def group_rows(
-    workload: str, config: str, setting: SystemSetting, result: SegmentResult
+    workload: str, config: str, setting: SystemSetting, result: SegmentResult, *, live: str = ""
 ) -> list[dict[str, Any]]:
-    """The trace rows of one segment that ran a trial at `setting` from epoch 1."""
+    """The trace rows of one segment that ran a trial at `setting` from epoch 1.
+
+    The segment paused after every epoch and went on at the same setting, placed again: the
+    stints after the first are such continuations and `switch_s` is the median of their
+    overheads (0.0 when there are none). `startup_s` is the rest of what was not an epoch.
+    `live` is the workload's live parameters ("" for none; see docs/TRACE_FORMAT.md).
+    """
+    if not result.stints:
+        return []
+    switches = [stint.startup_s for stint in result.stints[1:]]
+    switch_s = statistics.median(switches) if switches else 0.0
+    # what a run without those pauses costs outside its epochs: the launch, the first
+    # placement, the checkpoint save and teardown (in the last stint)
+    startup_s = max(0.0, result.startup_s - switch_s * len(switches))
     return [
         {
             "workload": workload,
@@ -138,8 +164,11 @@ def group_rows(
             "energy_source": report.energy.source,
             "accuracy": report.accuracy,
             "loss": report.loss,
+            "steady_s": report.steady_s,
             "samples": report.samples,
-            "startup_s": result.startup_s,
+            "startup_s": startup_s,
+            "switch_s": switch_s,
+            "live": live,
             "profile": None,
             "synthetic": False,
         }
@@ -156,3 +185,11 @@ def _write(rows: list[dict[str, Any]], workload: str, profile: str | None, out: 
     out.parent.mkdir(parents=True, exist_ok=True)
     trace.save(out)
     return trace
+
+
+def _ignore_epoch(report: EpochReport, setting: SystemSetting, role: Role) -> None:
+    return None
+
+
+def _go_on_pausing(pause: Pause) -> Decision:
+    return Decision(pause.setting, pause.role, 1, "recording the cost of a pause")

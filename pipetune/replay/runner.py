@@ -65,6 +65,17 @@ def with_seed(config: TuningConfig, seed: int) -> TuningConfig:
     return dataclasses.replace(config, search=dataclasses.replace(config.search, seed=seed))
 
 
+def with_live_of(config: TuningConfig, trace: Trace, workload: str) -> TuningConfig:
+    """The config as the trace was recorded: parameters the trace does not record as live
+    (all of them in a v2 trace, made before live switching) are applied by restart."""
+    live = trace.live(workload)
+    app = dataclasses.replace(
+        config.app, live_parameters=tuple(n for n in config.app.live_parameters if n in live)
+    )
+    probing = dataclasses.replace(config.probing, live=config.probing.live and "cores" in live)
+    return dataclasses.replace(config, app=app, probing=probing)
+
+
 def replay_job(
     trace: Trace,
     workload: str,
@@ -78,7 +89,7 @@ def replay_job(
 ) -> Outcome:
     """Replay one tuning job (`config.search.trials` trials, seeded by `seed`)."""
     mode = Mode(strategy)
-    config = with_seed(config, seed)
+    config = with_live_of(with_seed(config, seed), trace, workload)
     default = default_setting(config.system_parameters)
     oracle = None
     if mode is Mode.ORACLE:

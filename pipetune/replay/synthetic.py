@@ -11,7 +11,14 @@ Model (all factors drawn per seed):
     per-row noise; loss falls as accuracy rises;
   * energy = (training + validation time) × power; start-up is per (workload, setting);
   * each workload has a distinct profile of the counters a real software-event perf+proc
-    profile has (a "perf+proc" JobProfile).
+    profile has (a "perf+proc" JobProfile);
+  * `live` is "cores" when the settings have a parameter named cores (it is switched live, as
+    PipeTune does), else ""; `switch_s`, the cost of a live switch into a setting, is per
+    (workload, setting): 0.3 s × uniform(0.5, 1.5) when something is live, else 0.0;
+  * `steady_s` (the warm pace): epoch 1 of every group pays JIT warm-up, so its steady_s is its
+    duration × a factor uniform(0.6, 0.9) per (workload, setting); later epochs are warm, their
+    steady_s is their duration. (Durations themselves carry no warm-up term.) These last draws
+    come after all others, so the other columns are those of a v2 trace with the same seed.
 """
 
 from __future__ import annotations
@@ -107,6 +114,11 @@ def synthetic_trace(
     profiles = np.array([_profile(rng, base_time[w]) for w in range(n_w)], dtype=object)
     profile = np.full(w_i.size, None, dtype=object)
     profile[epoch == 1] = profiles[w_i[epoch == 1]]
+    # Drawn last (see the module doc): the columns above do not depend on them.
+    live = "cores" if any(s.get("cores") is not None for s in settings) else ""
+    switch = 0.3 * rng.uniform(0.5, 1.5, (n_w, n_s)) * (1.0 if live else 0.0)
+    warm_pace = rng.uniform(0.6, 0.9, (n_w, n_s))
+    steady = duration * np.where(epoch == 1, warm_pace[w_i, s_i], 1.0)
     frame = pd.DataFrame(
         {
             "workload": names[w_i],
@@ -119,8 +131,11 @@ def synthetic_trace(
             "energy_source": np.full(w_i.size, ENERGY_SOURCE, dtype=object),
             "accuracy": accuracy,
             "loss": loss,
+            "steady_s": steady,
             "samples": samples[w_i],
             "startup_s": startup[w_i, s_i],
+            "switch_s": switch[w_i, s_i],
+            "live": np.full(w_i.size, live, dtype=object),
             "profile": profile,
             "synthetic": np.ones(w_i.size, dtype=bool),
         },

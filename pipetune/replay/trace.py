@@ -25,14 +25,20 @@ from pipetune.errors import PipeTuneError
 from pipetune.records import SystemSetting
 from pipetune.telemetry.profile import JobProfile, ProfileError
 
-VERSION = "2"
+VERSION = "3"
+# v2 files are still read: they lack the v3 columns, which get these values (v2 traces predate
+# live switching: every parameter change was a restart, and no app reported a steady pace).
+V2 = "2"
+V3_ONLY: dict[str, Any] = {"steady_s": math.nan, "switch_s": 0.0, "live": ""}
 PARQUET_VERSION_KEY = b"pipetune.trace.version"
 CSV_VERSION_LINE = f"# pipetune-trace v{VERSION}"
+CSV_V2_LINE = f"# pipetune-trace v{V2}"
 MAX_PROBLEMS = 20
 
 KEY = ("workload", "config", "setting", "epoch")
 STRINGS = ("workload", "config", "setting", "energy_source")
-NON_NEGATIVE = ("duration_s", "eval_s", "energy_j", "startup_s")
+NON_NEGATIVE = ("duration_s", "eval_s", "energy_j", "startup_s", "switch_s")
+PER_GROUP = {"startup_s": "one start-up value", "switch_s": "one live-switch value"}
 COLUMNS = (
     "workload",
     "config",
@@ -44,12 +50,17 @@ COLUMNS = (
     "energy_source",
     "accuracy",
     "loss",
+    "steady_s",
     "samples",
     "startup_s",
+    "switch_s",
+    "live",
     "profile",
     "synthetic",
 )
+V2_COLUMNS = tuple(c for c in COLUMNS if c not in V3_ONLY)
 _SETTING = re.compile(r"[^=,]+=[^=,]*(,[^=,]+=[^=,]*)*")
+_LIVE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _TRUE = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -75,12 +86,17 @@ class TraceError(PipeTuneError):
     exit_code = 2
 
     def __init__(self, message: str, problems: Iterable[TraceProblem] = (), total: int = 0) -> None:
+        self.message = message
         self.problems = list(problems)
         self.total = max(total, len(self.problems))
         lines = [message, *(f"  - {p}" for p in self.problems)]
         if self.total > len(self.problems):
             lines.append(f"  ... and {self.total - len(self.problems)} more")
         super().__init__("\n".join(lines))
+
+    def located(self, path: Path) -> TraceError:
+        """The same error, its message prefixed with the file it is about."""
+        return TraceError(f"{path}: {self.message}", self.problems, self.total)
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,8 @@ class TraceRow:
     loss: float | None
     startup_s: float
     samples: int = 0
+    steady_s: float | None = None  # training time at the pace of the epoch's second half
+    switch_s: float = 0.0  # cost of a live switch into the group's setting
 
     @property
     def wall_s(self) -> float:
@@ -123,6 +141,7 @@ class Trace:
         self._frame = _validated(frame)
         self._groups: dict[tuple[str, str, str], list[TraceRow]] = {}
         self._profiles: dict[str, JobProfile] = {}
+        self._live: dict[str, frozenset[str]] = {}
         self._index()
 
     # -- files ---------------------------------------------------------------------------------
@@ -135,15 +154,16 @@ class Trace:
         if not p.is_file():
             raise TraceError(f"{p}: no such trace file")
         try:
-            frame = _read_parquet(p) if kind == "parquet" else _read_csv(p)
+            frame, version = _read_parquet(p) if kind == "parquet" else _read_csv(p)
+            frame = _upgraded(frame, version)
         except TraceError as exc:
-            raise TraceError(f"{p}: {exc}") from None
+            raise exc.located(p) from None
         except (OSError, ValueError, EOFError) as exc:
             raise TraceError(f"{p}: cannot read the trace: {exc}") from None
         try:
             return cls(frame)
         except TraceError as exc:
-            raise TraceError(f"{p}: {exc}") from None
+            raise exc.located(p) from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically (a temporary file, then rename); the format follows the extension."""
@@ -198,6 +218,17 @@ class Trace:
         rows = self.epochs(workload, config, setting)
         return rows[0].startup_s if rows else None
 
+    def switch_s(
+        self, workload: str, config: str | Mapping[str, Any], setting: str | SystemSetting
+    ) -> float | None:
+        """The measured cost of a live switch into the group's setting; None: unknown group."""
+        rows = self.epochs(workload, config, setting)
+        return rows[0].switch_s if rows else None
+
+    def live(self, workload: str) -> frozenset[str]:
+        """The system parameters applied live for the workload (empty: none, or unknown)."""
+        return self._live.get(workload, frozenset())
+
     def profile(self, workload: str) -> JobProfile | None:
         """The workload's profiling-epoch profile, None when the trace has none for it."""
         return self._profiles.get(workload)
@@ -205,9 +236,21 @@ class Trace:
     def _index(self) -> None:
         f = self._frame
         names = (*KEY, "duration_s", "eval_s", "energy_j", "energy_source", "accuracy", "loss")
-        cols = [f[c].tolist() for c in (*names, "startup_s", "samples")]
-        for w, c, s, e, dur, ev, en, src, acc, loss, st, n in zip(*cols, strict=True):
-            row = TraceRow(e, dur, ev, en, src, acc, None if math.isnan(loss) else loss, st, n)
+        cols = [f[c].tolist() for c in (*names, "startup_s", "samples", "steady_s", "switch_s")]
+        for w, c, s, e, dur, ev, en, src, acc, loss, st, n, steady, sw in zip(*cols, strict=True):
+            row = TraceRow(
+                e,
+                dur,
+                ev,
+                en,
+                src,
+                acc,
+                None if math.isnan(loss) else loss,
+                st,
+                n,
+                steady_s=None if math.isnan(steady) else steady,
+                switch_s=sw,
+            )
             self._groups.setdefault((w, c, s), []).append(row)
         for rows in self._groups.values():
             rows.sort(key=lambda r: r.epoch)
@@ -215,6 +258,8 @@ class Trace:
         for w, text in zip(with_profile["workload"], with_profile["profile"], strict=True):
             if w not in self._profiles:
                 self._profiles[w] = JobProfile.from_dict(json.loads(text))
+        for w, text in f.groupby("workload", sort=False)["live"].first().items():
+            self._live[str(w)] = frozenset(text.split(",")) if text else frozenset()
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -258,18 +303,31 @@ def _is_null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
-def _validated(frame: pd.DataFrame) -> pd.DataFrame:
-    problems = _Problems()
-    for name in COLUMNS:
+def _check_columns(
+    frame: pd.DataFrame, columns: tuple[str, ...], version: str, problems: _Problems
+) -> None:
+    for name in columns:
         if name not in frame.columns:
             problems.add(TraceProblem(None, name, "this column", "no such column"))
     for name in frame.columns:
-        if name not in COLUMNS:
-            problems.add(
-                TraceProblem(
-                    None, str(name), f"only the columns of v{VERSION}", "an unknown column"
-                )
-            )
+        if name not in columns:
+            found = f"a column of v{VERSION}" if name in COLUMNS else "an unknown column"
+            problems.add(TraceProblem(None, str(name), f"only the columns of v{version}", found))
+
+
+def _upgraded(frame: pd.DataFrame, version: str) -> pd.DataFrame:
+    """A frame read from a file of `version`, as v3: a v2 file gets the v3 columns' defaults."""
+    if version == VERSION:
+        return frame
+    problems = _Problems()
+    _check_columns(frame, V2_COLUMNS, version, problems)
+    problems.raise_if_any()
+    return frame.assign(**V3_ONLY)
+
+
+def _validated(frame: pd.DataFrame) -> pd.DataFrame:
+    problems = _Problems()
+    _check_columns(frame, COLUMNS, VERSION, problems)
     problems.raise_if_any()
     raw = {name: frame[name].reset_index(drop=True) for name in COLUMNS}
     out: dict[str, pd.Series] = {}
@@ -281,8 +339,14 @@ def _validated(frame: pd.DataFrame) -> pd.DataFrame:
     for name in NON_NEGATIVE:
         out[name] = _numbers(raw[name], name, problems, "a finite number >= 0")
     out["accuracy"] = _numbers(raw["accuracy"], "accuracy", problems, "a number in [0, 1]", hi=1.0)
-    out["loss"] = _numbers(raw["loss"], "loss", problems, "a finite number or null", nullable=True)
+    out["loss"] = _numbers(
+        raw["loss"], "loss", problems, "a finite number or null", nullable=True, lo=None
+    )
+    out["steady_s"] = _numbers(
+        raw["steady_s"], "steady_s", problems, "a finite number >= 0 or null", nullable=True
+    )
     out["samples"] = _numbers(raw["samples"], "samples", problems, "an integer >= 1", integer=True)
+    out["live"] = _live(raw["live"], problems)
     out["synthetic"] = _booleans(raw["synthetic"], problems)
     out["profile"] = _profiles(raw["profile"], problems)
     problems.raise_if_any()
@@ -348,8 +412,10 @@ def _numbers(
     *,
     integer: bool = False,
     nullable: bool = False,
+    lo: float | None = 0.0,
     hi: float | None = None,
 ) -> pd.Series:
+    """Numbers (float64, NaN for null) in [`lo` (1 for integers), `hi`]; problems for the rest."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype("float64")
         null = numbers.isna()
@@ -363,8 +429,10 @@ def _numbers(
         problems.where(null, name, expected, lambda i: "null/NaN")
     finite = np.isfinite(numbers)
     bad = numbers.notna() & ~finite
-    if not nullable:
-        bad |= finite & (numbers < (1 if integer else 0))
+    if integer:
+        lo = 1
+    if lo is not None:
+        bad |= finite & (numbers < lo)
     if integer:
         bad |= finite & (numbers != np.floor(numbers))
     if hi is not None:
@@ -408,6 +476,24 @@ def _booleans(values: pd.Series, problems: _Problems) -> pd.Series:
     return parsed.fillna(False).astype(bool)
 
 
+def _live(values: pd.Series, problems: _Problems) -> pd.Series:
+    """`live` cells: '' (null too) or sorted, distinct names joined by ','."""
+    values = values.astype(object).map(lambda v: "" if _is_null(v) else v)
+
+    def ok(v: Any) -> bool:
+        if not isinstance(v, str):
+            return False
+        if v == "":
+            return True
+        names = v.split(",")
+        return all(_LIVE_NAME.fullmatch(n) for n in names) and names == sorted(set(names))
+
+    good = values.map(ok).astype(bool)
+    expected = "'' or sorted, distinct names ([A-Za-z0-9_.-]+) joined by ','"
+    problems.where(~good, "live", expected, lambda i: repr(values.iloc[i]))
+    return values.where(good, "")
+
+
 def _profiles(values: pd.Series, problems: _Problems) -> pd.Series:
     values = values.astype(object)
     texts = values.map(lambda v: None if _is_null(v) or v == "" else v)
@@ -427,7 +513,8 @@ def _profiles(values: pd.Series, problems: _Problems) -> pd.Series:
 
 
 def _check_groups(frame: pd.DataFrame, problems: _Problems) -> None:
-    """Keys unique, epochs 1..n per group, one start-up per group, profiles on epoch 1 only."""
+    """Keys unique, epochs 1..n per group, one start-up and one live switch per group, profiles
+    on epoch 1 only, one profile and one `live` per workload."""
     first_at = frame.reset_index().groupby(list(KEY), sort=False)["index"].transform("first")
     dup = frame.duplicated(list(KEY), keep="first")
     problems.where(
@@ -441,12 +528,16 @@ def _check_groups(frame: pd.DataFrame, problems: _Problems) -> None:
         first=("index", "min"),
         n=("epoch", "nunique"),
         top=("epoch", "max"),
-        startups=("startup_s", "nunique"),
+        **{name: (name, "nunique") for name in PER_GROUP},
     )
-    gaps, startups = stats["top"] != stats["n"], stats["startups"] > 1
-    stats = stats[gaps | startups]
-    problems.total += int(gaps[gaps | startups].iloc[MAX_PROBLEMS:].sum())
-    problems.total += int(startups[gaps | startups].iloc[MAX_PROBLEMS:].sum())
+    gaps = stats["top"] != stats["n"]
+    differ = {name: stats[name] > 1 for name in PER_GROUP}
+    flagged = gaps.copy()
+    for mask in differ.values():
+        flagged |= mask
+    stats = stats[flagged]
+    for mask in (gaps, *differ.values()):
+        problems.total += int(mask[flagged].iloc[MAX_PROBLEMS:].sum())
     for (w, c, s), row in stats.head(MAX_PROBLEMS).iterrows():
         where = int(row["first"]) + 1
         if row["top"] != row["n"]:
@@ -460,15 +551,16 @@ def _check_groups(frame: pd.DataFrame, problems: _Problems) -> None:
                     f"epochs [{shown}]",
                 )
             )
-        if row["startups"] > 1:
-            problems.add(
-                TraceProblem(
-                    where,
-                    "startup_s",
-                    f"one start-up value on every row of ({w}, {c}, {s})",
-                    f"{int(row['startups'])} different values",
+        for name, what in PER_GROUP.items():
+            if row[name] > 1:
+                problems.add(
+                    TraceProblem(
+                        where,
+                        name,
+                        f"{what} on every row of ({w}, {c}, {s})",
+                        f"{int(row[name])} different values",
+                    )
                 )
-            )
     profiled = frame["profile"].notna()
     problems.where(
         profiled & (frame["epoch"] != 1),
@@ -482,6 +574,18 @@ def _check_groups(frame: pd.DataFrame, problems: _Problems) -> None:
         "profile",
         "the same profile on every row of the workload",
         lambda i: "a different profile",
+    )
+    by_workload = frame.reset_index().groupby("workload", sort=False)
+    first_row = by_workload["index"].transform("first")
+    first_live = by_workload["live"].transform("first")
+    problems.where(
+        frame["live"] != first_live,
+        "live",
+        "the same live parameters on every row of the workload",
+        lambda i: (
+            f"{frame['live'].iloc[i]!r} (row {int(first_row.iloc[i]) + 1} has "
+            f"{first_live.iloc[i]!r})"
+        ),
     )
 
 
@@ -497,27 +601,30 @@ def _kind(path: Path) -> str:
     raise TraceError(f"{path}: expected a .parquet or .csv.gz trace file")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, str]:
+    """The table and its version (v3, or v2 to upgrade)."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     found = (table.schema.metadata or {}).get(PARQUET_VERSION_KEY)
-    if found != VERSION.encode():
+    if found not in (VERSION.encode(), V2.encode()):
         shown = "no version" if found is None else repr(found.decode(errors="replace"))
-        expected = f"schema metadata {PARQUET_VERSION_KEY.decode()} = {VERSION!r}"
+        expected = f"schema metadata {PARQUET_VERSION_KEY.decode()} = {VERSION!r} (or {V2!r})"
         raise TraceError("unsupported trace", [TraceProblem(None, None, expected, shown)])
-    return table.to_pandas()
+    return table.to_pandas(), found.decode()
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
+    """The table (an empty cell is null) and its version (v3, or v2 to upgrade)."""
     with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-        first = fh.readline().rstrip("\r\n")
-        if first.strip() != CSV_VERSION_LINE:
-            problem = TraceProblem(None, None, f"a first line {CSV_VERSION_LINE!r}", repr(first))
-            raise TraceError("unsupported trace", [problem])
+        first = fh.readline().rstrip("\r\n").strip()
+        versions = {CSV_VERSION_LINE: VERSION, CSV_V2_LINE: V2}
+        if first not in versions:
+            expected = f"a first line {CSV_VERSION_LINE!r} (or {CSV_V2_LINE!r})"
+            raise TraceError("unsupported trace", [TraceProblem(None, None, expected, repr(first))])
         # Only the first line is a comment: JSON cells may contain '#', so no `comment=`.
         frame = pd.read_csv(fh, dtype=str, keep_default_na=False, na_filter=False)
-    return frame.replace("", None)
+    return frame.replace("", None), versions[first]
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -533,8 +640,11 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
             pa.field("energy_source", pa.string(), nullable=False),
             pa.field("accuracy", pa.float64(), nullable=False),
             pa.field("loss", pa.float64()),
+            pa.field("steady_s", pa.float64()),
             pa.field("samples", pa.int64(), nullable=False),
             pa.field("startup_s", pa.float64(), nullable=False),
+            pa.field("switch_s", pa.float64(), nullable=False),
+            pa.field("live", pa.string(), nullable=False),
             pa.field("profile", pa.string()),
             pa.field("synthetic", pa.bool_(), nullable=False),
         ],
