@@ -78,10 +78,11 @@ def build_store(store: StoreConfig) -> Store:
 
 def build_backend(config: TuningConfig, energy: EnergySource) -> Any:
     from pipetune.backends.spark import SparkSubmitBackend
-    from pipetune.placement import detect_placer
+    from pipetune.placement import detect_placer, remove_stale_groups
     from pipetune.spark_env import discover
     from pipetune.telemetry.profiler import ProfilerSetup
 
     profiler = ProfilerSetup.detect()  # which perf events count here, found once per run
     placer, _ = detect_placer()  # how a running job is moved to other CPUs (cpuset or affinity)
+    remove_stale_groups()  # empty cpusets a killed tuner left behind
     return SparkSubmitBackend(config.app, discover(), energy, config.base_dir, profiler, placer)

@@ -191,11 +191,16 @@ def remove_group(group: Path, root: Path) -> None:
 
 
 def remove_stale_groups(root: Path = CPUSET_ROOT) -> None:
-    """Cpusets left by a tuner that was killed (their jobs are gone with it)."""
+    """Remove the empty cpusets a killed tuner left (its jobs died with it). A cpuset with
+    tasks belongs to a job still running, maybe another tuner's: it is left alone."""
     if not root.is_dir():
         return
     for group in root.glob(f"{CGROUP_PREFIX}*"):
-        remove_group(group, root)
+        try:
+            if not (group / "cgroup.procs").read_text().split():
+                group.rmdir()
+        except OSError:
+            continue
 
 
 def cpuset_unavailable(root: Path = CPUSET_ROOT) -> str | None:
@@ -218,7 +223,6 @@ def detect_placer(prefer: str = "auto") -> tuple[Placer, str]:
     if prefer != "affinity":
         reason = cpuset_unavailable()
         if reason is None:
-            remove_stale_groups()
             return CpusetPlacer(), f"cgroup v1 cpuset under {CPUSET_ROOT}"
         if prefer == "cgroup":
             raise PlacementError(f"a cpuset was asked for, but {reason}")
