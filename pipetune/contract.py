@@ -50,11 +50,19 @@ class EventError(ValueError):
 
 
 def format_event(event: dict[str, Any]) -> str:
-    """One tagged, compact JSON line. Non-finite floats (a diverged loss) become null."""
-    clean = {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in event.items()
-    }
-    return f"{TAG} {json.dumps(clean, separators=(',', ':'), allow_nan=False)}\n"
+    """One tagged, compact JSON line. Non-finite floats (a diverged loss) become null, at any
+    depth (JSON has no NaN)."""
+    return f"{TAG} {json.dumps(_finite(event), separators=(',', ':'), allow_nan=False)}\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def emit(event: dict[str, Any], stream: IO[str] | None = None) -> None:

@@ -113,7 +113,12 @@ class RunState:
             self.trials[event["trial"]].recognition = event["result"]
         elif kind == "decision":
             self.trials[event["trial"]].decisions.append(
-                {"segment": event["index"], "go_on": event["go_on"], "why": event["why"]}
+                {
+                    "segment": event["index"],
+                    "go_on": event["go_on"],
+                    "to": event.get("to"),
+                    "why": event["why"],
+                }
             )
         elif kind == "trial_done":
             trial = self.trials[event["trial"]]

@@ -284,7 +284,7 @@ class PipelinedPlan(TrialPlan):
         return [probe_result(s) for s in history if s.role is Role.PROBE]
 
     def not_probed(self, history: list[SegmentRecord]) -> list[dict[str, str]]:
-        if self.recognized is not None or self.phase(history) is not Phase.SETTLED:
+        if self.recognized is not None or self.phase(history) not in (Phase.SETTLED, Phase.DONE):
             return []
         tried = {s.setting for s in history if s.role is Role.PROBE}
         out = []

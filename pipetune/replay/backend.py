@@ -216,7 +216,7 @@ class _Replayed:
 
     def go_on(self, decision: Decision) -> bool:
         """Close the stint at a pause; start the next one (a live switch costs its overhead)."""
-        profile = self.backend.profile()
+        profile = self.backend.profile() if self.request.profile else None
         self.stints.append(self._stint(profile.to_dict() if profile else None))
         self.reports = []
         if decision.setting is None:
