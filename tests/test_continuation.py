@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipetune.config import Objective, load_config
+from pipetune.config import ProbingConfig, load_config
 from pipetune.journal import read_events
 from pipetune.probing.plan import PipelinedPlan
 from pipetune.recognition.service import RecognitionService
 from pipetune.records import Energy, EpochReport, Mode, Role, SegmentRecord, SystemSetting
 from pipetune.replay import COLUMNS, Trace
-from pipetune.replay.runner import replay_job
+from pipetune.replay.runner import replay_job, with_live_of
 from pipetune.telemetry.profile import JobProfile
 from tests.conftest import write_project
 
@@ -47,6 +47,7 @@ def trace(epoch_s: dict[str, float], startup: float = STARTUP) -> Trace:
             "loss": 1.0 / e,
             "samples": 1000,
             "startup_s": startup,
+            "switch_s": 0.0,
             "profile": json.dumps(PROFILE.to_dict()) if e == 1 else None,
             "synthetic": False,
         }
@@ -189,8 +190,9 @@ def test_the_journal_records_the_decision_and_both_parts(config, tmp_path: Path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     t = trace({DEFAULT: 10.0, CORES1: 9.0, MEM1G: 6.0})
+    # as replay_job runs it: this trace records nothing as live, so every change is a restart
     tuner = Tuner(
-        config,
+        with_live_of(config, t, "lenet5"),
         Mode.PIPETUNE,
         ReplayBackend(t, "lenet5"),
         NullStore(),
@@ -202,8 +204,12 @@ def test_the_journal_records_the_decision_and_both_parts(config, tmp_path: Path)
     tuner.run()
     events = read_events(run_dir / "journal.jsonl")
     decisions = [e for e in events if e["type"] == "decision"]
-    assert [d["go_on"] for d in decisions] == [True]  # only the last probe pauses (no model)
-    assert "without a restart" in decisions[0]["why"]
+    # every probe's process pauses after its epoch; the next probe needs a restart (memory, and
+    # cores too as this trace was recorded), so the first two stop there and the last goes on
+    assert [(d["index"], d["go_on"]) for d in decisions] == [(0, False), (1, False), (2, True)]
+    assert all("needs a restart" in d["why"] for d in decisions[:2])
+    assert decisions[2]["to"] == {"cores": "2", "memory": "1g"}
+    assert decisions[2]["role"] == "train" and "best probed setting" in decisions[2]["why"]
     done = [e for e in events if e["type"] == "segment_done"]
     assert [(d["index"], d["role"], len(d["epochs"])) for d in done] == [
         (0, "probe", 1),
@@ -211,23 +217,32 @@ def test_the_journal_records_the_decision_and_both_parts(config, tmp_path: Path)
         (2, "probe", 1),
         (3, "train", 1),
     ]
-    assert done[3]["notes"] == {"continued": "segment 2 went on in the same process"}
+    assert [d["process"] for d in done] == [1, 2, 3, 3]  # the training part: probe 3's process
+    assert done[3]["notes"] == {"continued": "in process 3 after segment 2"}
+    switches = [(e["epoch"], e["how"]) for e in events if e["type"] == "switch"]
+    assert switches == [(1, "restart"), (2, "restart")]
     # epoch by epoch too: the epoch past the pause is training, not a fourth probe
     roles = [(e["epoch"], e["role"]) for e in events if e["type"] == "epoch"]
     assert roles == [(1, "probe"), (2, "probe"), (3, "probe"), (4, "train")]
     assert len(probe_candidates(config.system_parameters, "one-at-a-time")) == 3
 
 
-def test_plan_asks_for_a_pause_only_where_it_can_pay():
+def test_plan_asks_for_a_pause_after_every_probe():
+    # Every probe's process is launched for the trial's remaining epochs and pauses after its
+    # epoch: it goes on when its setting is the one to train at (or the next step is live).
+    # (Before in-place probing only the last probe, and the profiling epoch when a model could
+    # recognise the job, paused: a probe that could not go on ran one epoch.)
     settings = [SystemSetting.parse(s) for s in (DEFAULT, CORES1, MEM1G)]
-    plan = PipelinedPlan(4, settings, Objective({"duration": 1.0}), continuation=True)
+    plan = PipelinedPlan(4, settings, ProbingConfig())
     first = plan.next_segment([])
-    assert first is not None and (first.epochs, first.decide_after) == (1, 0)  # no model
-    maybe = PipelinedPlan(
-        4, settings, Objective({"duration": 1.0}), continuation=True, may_recognize=True
-    )
+    assert first is not None and (first.epochs, first.decide_after) == (4, 1)
+    assert first.launch is None  # nothing is live: launched as it runs
+    maybe = PipelinedPlan(4, settings, ProbingConfig(), may_recognize=True)
     first = maybe.next_segment([])
     assert first is not None and (first.epochs, first.decide_after) == (4, 1)
+    off = PipelinedPlan(4, settings, ProbingConfig(continuation=False))
+    first = off.next_segment([])
+    assert first is not None and (first.epochs, first.decide_after) == (1, 0)
 
     def probe(index: int, setting: SystemSetting, seconds: float) -> SegmentRecord:
         epoch = EpochReport(index + 1, seconds, 0.0, None, 0.5, 10, {}, Energy(1.0, "estimate"))
@@ -240,6 +255,9 @@ def test_plan_asks_for_a_pause_only_where_it_can_pay():
         2,
         1,
     )
-    assert plan.continue_after([*history, probe(2, settings[2], 5.0)])[0]
-    assert not plan.continue_after([*history, probe(2, settings[2], 12.0)])[0]
-    assert plan.continue_after(history[:1]) == (False, "more settings to probe")
+    best = plan.at_pause([*history, probe(2, settings[2], 5.0)], settings[2])
+    assert (best.setting, best.role, best.pause_after) == (settings[2], Role.TRAIN, 0)
+    beaten = plan.at_pause([*history, probe(2, settings[2], 12.0)], settings[2])
+    assert not beaten.go_on and "needs a restart" in beaten.why
+    more = plan.at_pause(history[:1], settings[0])
+    assert not more.go_on and more.why.startswith(f"probing {settings[1]}")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipetune.config import Objective, SystemParameter
+from pipetune.config import Objective, ProbingConfig, SystemParameter
 from pipetune.probing.candidates import probe_budget, probe_candidates
 from pipetune.probing.plan import FixedPlan, Phase, PipelinedPlan
 from pipetune.probing.selection import ProbeResult, select_best
@@ -75,7 +75,8 @@ def test_ties_keep_the_default() -> None:
 
 def test_pipelined_plan_walks_profiling_probing_settled() -> None:
     cands = probe_candidates(PARAMS, "one-at-a-time")
-    plan = PipelinedPlan(6, cands, Objective({"duration": 1.0}))
+    # one process per probe (no continuation): each probe is its own one-epoch segment
+    plan = PipelinedPlan(6, cands, ProbingConfig(continuation=False))
     history: list[SegmentRecord] = []
     assert plan.phase(history) is Phase.PROFILING
     durations = {"4": 10.0, "2": 6.0, "1": 8.0}
@@ -97,7 +98,7 @@ def test_pipelined_plan_walks_profiling_probing_settled() -> None:
 
 def test_failed_probe_is_skipped_but_failed_default_is_not() -> None:
     cands = probe_candidates(PARAMS, "one-at-a-time")
-    plan = PipelinedPlan(3, cands, Objective({"duration": 1.0}))
+    plan = PipelinedPlan(3, cands, ProbingConfig(continuation=False))
     assert plan.candidates == cands[:2]
     default_ok = segment(0, cands[0], Role.PROBE, 1, [10.0])
     failed = segment(1, cands[1], Role.PROBE, 2, [], error="OOM")
@@ -119,4 +120,4 @@ def test_fixed_plan_runs_every_epoch_in_one_segment() -> None:
 
 def test_pipelined_plan_needs_two_epochs() -> None:
     with pytest.raises(ValueError):
-        PipelinedPlan(1, [setting("4", "8g")], Objective({"duration": 1.0}))
+        PipelinedPlan(1, [setting("4", "8g")], ProbingConfig())

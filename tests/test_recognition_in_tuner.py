@@ -9,7 +9,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from pipetune.cli import main
-from pipetune.config import Objective
+from pipetune.config import Objective, ProbingConfig
 from pipetune.config_recognition import RecognitionConfig
 from pipetune.probing.plan import Phase, PipelinedPlan
 from pipetune.recognition import Recognizer, RecognizerSettings, save
@@ -30,12 +30,10 @@ def profiling_segment(obs_profile: dict, joules: float = 50.0) -> SegmentRecord:
 
 
 def test_a_recognised_trial_skips_the_remaining_probes() -> None:
-    plan = PipelinedPlan(
-        4, [DEFAULT, OTHER, SystemSetting.of({"cores": "3"})], Objective({"duration": 1.0})
-    )
+    plan = PipelinedPlan(4, [DEFAULT, OTHER, SystemSetting.of({"cores": "3"})], ProbingConfig())
     history = [profiling_segment({})]
     assert plan.phase(history) is Phase.PROBING
-    plan.recognized = OTHER
+    plan.recognize(OTHER, {})
     assert plan.phase(history) is Phase.SETTLED
     nxt = plan.next_segment(history)
     assert nxt is not None and nxt.setting == OTHER and nxt.epochs == 3 and nxt.role is Role.TRAIN
@@ -145,7 +143,7 @@ def test_a_resumed_run_keeps_a_finished_trials_recognition(tmp_path: Path) -> No
     ]
     trial = RunState.replay(events).trials["t000"]
     assert trial.recognition == {"hit": True, "setting": {"cores": "1"}}
-    plan = PipelinedPlan(3, [DEFAULT, OTHER], Objective({"duration": 1.0}))
+    plan = PipelinedPlan(3, [DEFAULT, OTHER], ProbingConfig())
     from pipetune.tuner import apply_recognition
 
     apply_recognition(trial, plan)

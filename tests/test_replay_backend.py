@@ -34,6 +34,7 @@ def rows(setting: SystemSetting, speed: float, startup: float) -> list[dict[str,
             "loss": None if e == 2 else 1.0 / e,
             "samples": 6144,
             "startup_s": startup,
+            "switch_s": 0.0,
             "profile": json.dumps(PROFILE.to_dict()) if e == 1 else None,
             "synthetic": False,
         }
@@ -47,6 +48,10 @@ def trace() -> Trace:
     return Trace(pd.DataFrame(data, columns=list(COLUMNS)))
 
 
+def ignore(report: EpochReport, setting: SystemSetting, role: Role) -> None:
+    """An `EpochCallback` that keeps nothing."""
+
+
 def request(
     setting: SystemSetting, epochs: int, trial: str = "t1", profile: bool = False
 ) -> SegmentRequest:
@@ -56,8 +61,13 @@ def request(
 def test_segments_continue_the_trials_epochs(trace: Trace):
     backend = ReplayBackend(trace, "lenet5")
     seen: list[EpochReport] = []
-    first = backend.run_segment(request(DEFAULT, 2), seen.append)
-    second = backend.run_segment(request(DEFAULT, 2), seen.append)
+
+    def on_epoch(report: EpochReport, setting: SystemSetting, role: Role) -> None:
+        assert (setting, role) == (DEFAULT, Role.TRAIN)
+        seen.append(report)
+
+    first = backend.run_segment(request(DEFAULT, 2), on_epoch)
+    second = backend.run_segment(request(DEFAULT, 2), on_epoch)
     assert [e.epoch for e in first.epochs] == [1, 2]
     assert [e.epoch for e in second.epochs] == [3, 4]
     assert seen == [*first.epochs, *second.epochs]
@@ -75,8 +85,8 @@ def test_segments_continue_the_trials_epochs(trace: Trace):
 
 def test_a_continued_trial_takes_the_traces_accuracy_at_the_new_setting(trace: Trace):
     backend = ReplayBackend(trace, "lenet5")
-    backend.run_segment(request(DEFAULT, 1), lambda e: None)  # the probe at the default
-    result = backend.run_segment(request(FAST, 2), lambda e: None)
+    backend.run_segment(request(DEFAULT, 1), ignore)  # the probe at the default
+    result = backend.run_segment(request(FAST, 2), ignore)
     assert [e.epoch for e in result.epochs] == [2, 3]
     assert [e.accuracy for e in result.epochs] == [0.21, 0.31]  # the FAST rows of epochs 2, 3
     assert [e.duration_s for e in result.epochs] == [5.0, 15.0]  # FAST's cold epoch 1, then 3
@@ -89,14 +99,19 @@ def test_missing_setting_or_epochs_fail_the_segment(trace: Trace):
     with pytest.raises(
         SegmentFailed, match=r"cores=8,memory=2g.*recorded for this config: cores=2"
     ):
-        backend.run_segment(request(other, 1), lambda e: None)
+        backend.run_segment(request(other, 1), ignore)
     assert backend.progress("t1") == 0  # a failed segment leaves the trial where it was
-    backend.run_segment(request(DEFAULT, 4), lambda e: None)
-    with pytest.raises(SegmentFailed, match=r"epochs 5\.\.6 .* the trace has epochs 1\.\.5"):
-        backend.run_segment(request(DEFAULT, 2), lambda e: None)
+    backend.run_segment(request(DEFAULT, 4), ignore)
+    # Epochs are replayed one by one (a live switch may change the setting mid-segment), so a
+    # segment past the trace's last epoch fails at that epoch, as a live run would crash there.
+    seen: list[int] = []
+    with pytest.raises(SegmentFailed, match=r"needs epoch 6 .* the trace has epochs 1\.\.5"):
+        backend.run_segment(request(DEFAULT, 2), lambda e, s, r: seen.append(e.epoch))
+    assert seen == [5]
+    assert backend.progress("t1") == 4  # the failed segment's epoch 5 does not count
     unknown = SegmentRequest("t9", DEFAULT, 1, Role.TRAIN, {"lr": 9}, "c", "l")
     with pytest.raises(SegmentFailed, match=r'config \{"lr":9\}'):
-        backend.run_segment(unknown, lambda e: None)
+        backend.run_segment(unknown, ignore)
 
 
 def test_unknown_workload_and_bad_noise_are_rejected(trace: Trace):
@@ -108,8 +123,8 @@ def test_unknown_workload_and_bad_noise_are_rejected(trace: Trace):
 
 def _walls(trace: Trace, seed: int, noise: float = 0.1) -> list[float]:
     backend = ReplayBackend(trace, "lenet5", noise=noise, seed=seed)
-    a = backend.run_segment(request(DEFAULT, 2, "a"), lambda e: None)
-    b = backend.run_segment(request(FAST, 3, "b"), lambda e: None)
+    a = backend.run_segment(request(DEFAULT, 2, "a"), ignore)
+    b = backend.run_segment(request(FAST, 3, "b"), ignore)
     return [a.wall_s, a.energy.joules, *(e.duration_s for e in a.epochs + b.epochs), b.wall_s]
 
 
@@ -119,7 +134,7 @@ def test_noise_is_reproducible_per_seed(trace: Trace):
     assert _walls(trace, 3) != _walls(trace, 3, noise=0.0)
     assert _walls(trace, 3, noise=0.0) == _walls(trace, 4, noise=0.0)
     backend = ReplayBackend(trace, "lenet5", noise=0.1, seed=3)
-    result = backend.run_segment(request(DEFAULT, 2, "a"), lambda e: None)
+    result = backend.run_segment(request(DEFAULT, 2, "a"), ignore)
     assert [e.accuracy for e in result.epochs] == [0.1, 0.2]  # accuracy is never noised
     # Each epoch keeps its power: energy moves with time.
     assert result.epochs[1].energy.joules / result.epochs[1].wall_s == pytest.approx(200 / 21)
@@ -127,9 +142,9 @@ def test_noise_is_reproducible_per_seed(trace: Trace):
 
 def test_profile_is_attached_when_asked(trace: Trace):
     backend = ReplayBackend(trace, "lenet5")
-    asked = backend.run_segment(request(DEFAULT, 1, profile=True), lambda e: None)
+    asked = backend.run_segment(request(DEFAULT, 1, profile=True), ignore)
     assert JobProfile.from_dict(asked.extra["profile"]) == PROFILE == backend.profile()
-    plain = backend.run_segment(request(DEFAULT, 1), lambda e: None)
+    plain = backend.run_segment(request(DEFAULT, 1), ignore)
     assert "profile" not in plain.extra
 
 
@@ -140,9 +155,9 @@ def test_replays_a_synthetic_trace():
     config = json.loads(trace.configs(workload)[0])
     backend = ReplayBackend(trace, workload)
     probe = SegmentRequest("x", DEFAULT, 1, Role.PROBE, config, "c", "l", True)
-    result = backend.run_segment(probe, lambda e: None)
+    result = backend.run_segment(probe, ignore)
     assert result.energy.source == "synthetic" and "profile" in result.extra
     rest = SegmentRequest("x", FAST, 3, Role.TRAIN, config, "c", "l")
     expected = trace.epochs(workload, config, FAST)[1:]
-    got = backend.run_segment(rest, lambda e: None).epochs
+    got = backend.run_segment(rest, ignore).epochs
     assert [e.accuracy for e in got] == [r.accuracy for r in expected]

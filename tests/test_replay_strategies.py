@@ -93,10 +93,17 @@ def test_a_beaten_oracle_is_reported(setup):
     assert [(v.trial, round(v.ratio, 2) < 1) for v in found][:1] == [(trial["id"], True)]
 
 
+def as_v2(trace: Trace) -> Trace:
+    """The trace as a v2 one reads: nothing live (every change a restart), no steady times."""
+    return Trace(trace.frame.assign(live="", switch_s=0.0, steady_s=np.nan))
+
+
 def test_replay_chooses_what_probing_would_choose_on_the_traces_numbers(setup):
-    # The policy is the live one: the probes are epochs 1, 2, 3 at the candidates in order, each
-    # in a new process, and the chosen setting is select_best over those recorded epochs.
+    # The policy is the live one. With nothing live (a v2 trace) the probes are epochs 1, 2, 3
+    # at the candidates in order, each in a new process, and the chosen setting is select_best
+    # over those recorded epochs.
     trace, config, _ = setup
+    trace = as_v2(trace)
     # switch "always": train at the argmin (when-it-pays may keep the last probe instead)
     probing = dataclasses.replace(config.probing, switch="always")
     config = dataclasses.replace(config, probing=probing)
@@ -112,6 +119,37 @@ def test_replay_chooses_what_probing_would_choose_on_the_traces_numbers(setup):
                 probes.append(ProbeResult(setting, row.duration_s, row.energy_j, "synthetic"))
             expected = select_best(probes, config.probing.objective).setting
             assert SystemSetting.of(trial["system"]["chosen"]) == expected
+            assert trial["processes"] >= 3
+            assert {p["how"] for p in trial["system"]["probes"]} == {"new process"}
+
+
+def test_live_replay_chooses_on_the_warm_numbers_it_probed(setup):
+    # The synthetic trace switches cores live: one process per trial probes the default
+    # (epoch 1, cold: its steady pace), then cores=1 live at epoch 2 (warm: the recorded epoch
+    # 2 at cores=1), maybe the default again, warm; memory needs a restart and is not worth
+    # one here. The choice is select_best over each setting's latest measurement.
+    trace, config, _ = setup
+    assert trace.live(trace.workloads()[0]) == frozenset({"cores"})
+    probing = dataclasses.replace(config.probing, switch="always")
+    config = dataclasses.replace(config, probing=probing)
+    for workload in trace.workloads():
+        o = replay_job(trace, workload, config, "pipetune", 2)
+        for trial in o.summary["trials"]:
+            key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
+            assert trial["processes"] == 1
+            probes = trial["system"]["probes"]
+            assert [p["how"] for p in probes][:2] == ["new process", "live"]
+            assert [p["setting"]["cores"] for p in probes][:2] == ["2", "1"]
+            latest: dict[SystemSetting, ProbeResult] = {}
+            for p in probes:
+                setting = SystemSetting.of(p["setting"])
+                row = trace.epochs(workload, key, setting)[p["epoch"] - 1]
+                assert p["epoch_s"] == pytest.approx(row.duration_s, abs=1e-3)
+                assert p["steady_s"] == pytest.approx(row.steady_s, abs=1e-3)
+                latest[setting] = ProbeResult(setting, row.steady_s, None, "synthetic")
+            expected = select_best(list(latest.values()), config.probing.objective).setting
+            assert SystemSetting.of(trial["system"]["chosen"]) == expected
+            assert {s["how"] for s in trial["system"]["switches"]} == {"live"}
 
 
 def test_online_recognition_learns_then_hits_and_counts_false_hits(setup):

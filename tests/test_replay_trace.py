@@ -37,8 +37,11 @@ def row(epoch: int, setting: str = "cores=2,memory=2g", **changes: Any) -> dict[
         "energy_source": "estimate",
         "accuracy": 0.5 + 0.1 * epoch,
         "loss": 1.0 / epoch,
+        "steady_s": 9.0 + epoch,
         "samples": 6144,
         "startup_s": 20.0,
+        "switch_s": 0.5,
+        "live": "cores",
         "profile": json.dumps(PROFILE.to_dict()) if epoch == 1 else None,
         "synthetic": False,
     }
@@ -72,6 +75,20 @@ def test_queries_on_a_small_trace():
     assert trace.profile("lenet5") == PROFILE
     assert trace.profile("other") is None
     assert not trace.is_synthetic
+    assert rows[0].steady_s == 10.0 and rows[0].switch_s == 0.5
+    assert trace.switch_s("lenet5", CONFIG, SETTINGS[0]) == 0.5
+    assert trace.switch_s("lenet5", CONFIG, "cores=8,memory=2g") is None
+    assert trace.live("lenet5") == frozenset({"cores"})
+    assert trace.live("other") == frozenset()
+
+
+def test_live_lists_every_name_and_an_empty_live_is_none():
+    two = Trace(frame(*(row(e, live="cores,memory") for e in (1, 2))))
+    assert two.live("lenet5") == frozenset({"cores", "memory"})
+    for empty in ("", None, np.nan):
+        trace = Trace(frame(*(row(e, live=empty) for e in (1, 2))))
+        assert trace.live("lenet5") == frozenset()
+        assert trace.frame["live"].tolist() == ["", ""]
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv.gz"])
@@ -99,6 +116,94 @@ def test_parquet_and_csv_give_the_same_frame(tmp_path: Path):
     assert a["profile"].tolist()[1:] == [None, None]
 
 
+def test_v3_columns_round_trip_csv_and_parquet(tmp_path: Path):
+    # A null steady_s and an empty live must come back as null and "" through both encodings.
+    other = canonical_config({"lr": 0.2, "batch_size": 64})
+    rows = [
+        row(1, steady_s=None, switch_s=0.25),
+        row(2, steady_s=11.5, switch_s=0.25),
+        row(1, config=other, steady_s=7.125, switch_s=1.75),
+        row(1, workload="resnet", live="", steady_s=None, switch_s=0.0),
+    ]
+    trace = Trace(frame(*rows))
+    assert list(trace.frame.columns) == list(COLUMNS)
+    trace.save(tmp_path / "a.csv.gz")
+    from_csv = Trace.load(tmp_path / "a.csv.gz")
+    from_csv.save(tmp_path / "b.parquet")
+    from_parquet = Trace.load(tmp_path / "b.parquet")
+    from_parquet.save(tmp_path / "c.csv.gz")
+    again = Trace.load(tmp_path / "c.csv.gz")
+    for loaded in (from_csv, from_parquet, again):
+        pdt.assert_frame_equal(loaded.frame, trace.frame, check_exact=True)
+        data = loaded.frame
+        assert data["steady_s"].isna().tolist() == [True, False, False, True]
+        assert data["steady_s"].iloc[1:3].tolist() == [11.5, 7.125]
+        assert data["switch_s"].tolist() == [0.25, 0.25, 1.75, 0.0]
+        assert data["live"].tolist() == ["cores", "cores", "cores", ""]
+        first = loaded.epochs("lenet5", CONFIG, SETTINGS[0])
+        assert [r.steady_s for r in first] == [None, 11.5]
+        assert loaded.switch_s("lenet5", other, SETTINGS[0]) == 1.75
+        assert loaded.live("lenet5") == frozenset({"cores"})
+        assert loaded.live("resnet") == frozenset()
+    with gzip.open(tmp_path / "a.csv.gz", "rt") as fh:
+        assert fh.readline() == "# pipetune-trace v3\n"
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(tmp_path / "b.parquet").metadata
+    assert metadata[b"pipetune.trace.version"] == b"3"
+
+
+V2_COLUMNS = [c for c in COLUMNS if c not in ("steady_s", "switch_s", "live")]
+
+
+def test_v2_csv_and_parquet_are_read_and_upgraded(tmp_path: Path):
+    v2 = frame(row(1), row(2, loss=None), row(3))[V2_COLUMNS]
+    assert len(v2.columns) == 14
+    with gzip.open(tmp_path / "old.csv.gz", "wt", encoding="utf-8") as fh:
+        fh.write("# pipetune-trace v2\n" + v2.to_csv(index=False))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(v2, preserve_index=False)
+    pq.write_table(
+        table.replace_schema_metadata({b"pipetune.trace.version": b"2"}), tmp_path / "old.parquet"
+    )
+    for name in ("old.csv.gz", "old.parquet"):
+        trace = Trace.load(tmp_path / name)
+        assert list(trace.frame.columns) == list(COLUMNS)
+        rows = trace.epochs("lenet5", CONFIG, SETTINGS[0])
+        assert [r.epoch for r in rows] == [1, 2, 3] and rows[1].loss is None
+        assert [r.steady_s for r in rows] == [None, None, None]
+        assert [r.switch_s for r in rows] == [0.0, 0.0, 0.0]
+        assert trace.switch_s("lenet5", CONFIG, SETTINGS[0]) == 0.0
+        assert trace.live("lenet5") == frozenset()
+        assert trace.frame["live"].tolist() == ["", "", ""]
+        assert trace.profile("lenet5") == PROFILE
+        # Saving writes v3, which reads back as the same trace.
+        trace.save(tmp_path / f"new-{name}")
+        with_v3 = Trace.load(tmp_path / f"new-{name}")
+        pdt.assert_frame_equal(with_v3.frame, trace.frame, check_exact=True)
+    with gzip.open(tmp_path / "new-old.csv.gz", "rt") as fh:
+        assert fh.readline() == "# pipetune-trace v3\n"
+
+
+def test_columns_must_match_the_files_version(tmp_path: Path):
+    # A v2 file with a v3 column, and a v3 file without them, are errors naming the column.
+    with_switch = frame()[[*V2_COLUMNS, "switch_s"]]
+    with gzip.open(tmp_path / "v2.csv.gz", "wt") as fh:
+        fh.write("# pipetune-trace v2\n" + with_switch.to_csv(index=False))
+    with pytest.raises(TraceError) as info:
+        Trace.load(tmp_path / "v2.csv.gz")
+    assert [(p.row, p.column) for p in info.value.problems] == [(None, "switch_s")]
+    assert "column 'switch_s': expected only the columns of v2" in str(info.value)
+    with gzip.open(tmp_path / "v3.csv.gz", "wt") as fh:
+        fh.write("# pipetune-trace v3\n" + frame()[V2_COLUMNS].to_csv(index=False))
+    with pytest.raises(TraceError) as info:
+        Trace.load(tmp_path / "v3.csv.gz")
+    missing = [(p.row, p.column) for p in info.value.problems]
+    assert missing == [(None, "steady_s"), (None, "switch_s"), (None, "live")]
+
+
 def _first_group(trace: Trace) -> tuple[str, str, str]:
     w = trace.workloads()[0]
     c = trace.configs(w)[0]
@@ -118,8 +223,12 @@ def test_versions_are_checked(tmp_path: Path):
         Trace.load(tmp_path / "v1.parquet")
     with gzip.open(tmp_path / "v1.csv.gz", "wt") as fh:
         fh.write("# pipetune-trace v1\n" + frame().to_csv(index=False))
-    with pytest.raises(TraceError, match="pipetune-trace v2"):
+    with pytest.raises(TraceError, match="pipetune-trace v3"):
         Trace.load(tmp_path / "v1.csv.gz")
+    table = pa.Table.from_pandas(frame()).replace_schema_metadata({b"pipetune.trace.version": b"4"})
+    pq.write_table(table, tmp_path / "v4.parquet")
+    with pytest.raises(TraceError, match="found '4'"):
+        Trace.load(tmp_path / "v4.parquet")
     with pytest.raises(TraceError, match=r"\.parquet or \.csv\.gz"):
         Trace.load(tmp_path / "t.json")
     with pytest.raises(TraceError, match="no such trace file"):
@@ -129,7 +238,7 @@ def test_versions_are_checked(tmp_path: Path):
 def test_csv_cell_errors_name_the_data_row_and_column(tmp_path: Path):
     text = frame(row(1), row(2, accuracy="high"), row(3)).to_csv(index=False)
     with gzip.open(tmp_path / "bad.csv.gz", "wt") as fh:
-        fh.write("# pipetune-trace v2\n" + text)
+        fh.write("# pipetune-trace v3\n" + text)
     with pytest.raises(TraceError) as info:
         Trace.load(tmp_path / "bad.csv.gz")
     assert "row 2, column 'accuracy': expected a number in [0, 1], found 'high'" in str(info.value)
@@ -162,6 +271,14 @@ def test_missing_and_unknown_columns():
         (row(2, profile='{"features": 3}'), "profile", "malformed JobProfile"),
         (row(2, profile=json.dumps(PROFILE.to_dict())), "profile", "a profile"),
         (row(2, startup_s=3.0), "startup_s", "2 different values"),
+        (row(2, switch_s=3.0), "switch_s", "2 different values"),
+        (row(2, switch_s=-0.1), "switch_s", "-0.1"),
+        (row(2, switch_s=None), "switch_s", "null/NaN"),
+        (row(2, steady_s=-1.0), "steady_s", "-1.0"),
+        (row(2, steady_s=np.inf), "steady_s", "inf"),
+        (row(2, steady_s="warm"), "steady_s", "'warm'"),
+        (row(2, live=""), "live", "'' (row 1 has 'cores')"),
+        (row(2, live="cores,memory"), "live", "'cores,memory' (row 1 has 'cores')"),
         (row(4), "epoch", "epochs [1, 3, 4]"),
     ],
 )
@@ -170,10 +287,26 @@ def test_each_problem_names_row_and_column(bad_row: dict[str, Any], column: str,
     with pytest.raises(TraceError) as info:
         Trace(data)
     [problem] = info.value.problems
-    expected_row = 1 if bad_row["epoch"] == 4 or column == "startup_s" else 2
+    per_group = column in ("startup_s", "switch_s") and "different" in found
+    expected_row = 1 if bad_row["epoch"] == 4 or per_group else 2
     assert (problem.row, problem.column) == (expected_row, column)
     assert found in problem.found
     assert f"row {expected_row}, column {column!r}: expected" in str(info.value)
+
+
+@pytest.mark.parametrize("live", ["co res", "memory,cores", "cores,cores", "cores,", 3])
+def test_a_malformed_live_is_reported_on_each_row(live: Any):
+    # The same bad value on every row: the names themselves are wrong, not the consistency.
+    data = frame(*(row(e, live=live) for e in (1, 2, 3)))
+    with pytest.raises(TraceError) as info:
+        Trace(data)
+    assert [(p.row, p.column) for p in info.value.problems] == [
+        (1, "live"),
+        (2, "live"),
+        (3, "live"),
+    ]
+    assert all(p.found == repr(live) for p in info.value.problems)
+    assert "names ([A-Za-z0-9_.-]+)" in info.value.problems[0].expected
 
 
 def test_duplicate_keys_name_the_first_row():
@@ -209,6 +342,22 @@ def test_synthetic_shape_and_determinism():
     default = settings[0].label()
     faster = mean_time.drop(columns=default).lt(mean_time[default], axis=0)
     assert faster.any(axis=None) and not faster.all(axis=None)
+
+
+def test_synthetic_live_switch_and_steady_columns():
+    trace = synthetic_trace(2, 2, SETTINGS, 3, seed=4)
+    data = trace.frame
+    assert all(trace.live(w) == frozenset({"cores"}) for w in trace.workloads())
+    assert data["switch_s"].between(0.15, 0.45).all()
+    assert data.groupby(["workload", "config", "setting"])["switch_s"].nunique().eq(1).all()
+    first, later = data[data["epoch"] == 1], data[data["epoch"] > 1]
+    ratio = first["steady_s"] / first["duration_s"]
+    assert ratio.between(0.6, 0.9).all()
+    assert (later["steady_s"] == later["duration_s"]).all()
+    memory_only = [SystemSetting.of({"memory": "2g"}), SystemSetting.of({"memory": "4g"})]
+    restarts = synthetic_trace(1, 1, memory_only, 2, seed=4)
+    assert restarts.live(restarts.workloads()[0]) == frozenset()
+    assert (restarts.frame["switch_s"] == 0.0).all()
 
 
 def test_synthetic_rejects_empty_shapes():

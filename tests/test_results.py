@@ -4,7 +4,7 @@ import csv
 import json
 from pathlib import Path
 
-from pipetune.config import Objective
+from pipetune.config import ProbingConfig
 from pipetune.journal import Journal, RunState, read_events, segment_event_fields
 from pipetune.probing.plan import PipelinedPlan
 from pipetune.records import Energy, EpochReport, Role, SegmentRecord, SystemSetting
@@ -71,7 +71,7 @@ def test_torn_last_line_is_dropped(tmp_path: Path) -> None:
 
 def test_trial_accounting_includes_every_probe_and_startup(tmp_path: Path) -> None:
     state = RunState.replay(read_events(journal_with(tmp_path)))
-    plan = PipelinedPlan(4, [A, B, A], Objective({"duration": 1.0}))
+    plan = PipelinedPlan(4, [A, B, A], ProbingConfig())
     s = trial_summary(state.trials["t000"], plan, A)
     assert s["accuracy"] == 0.80  # the final epoch's, not the first's
     assert s["epochs"] == 4
@@ -83,11 +83,27 @@ def test_trial_accounting_includes_every_probe_and_startup(tmp_path: Path) -> No
     assert s["system"]["chosen"] == {"cores": "1"} and s["system"]["source"] == "probed"
     assert [p["epoch_s"] for p in s["system"]["probes"]] == [10.0, 6.0, None]
     assert s["system"]["probes"][2]["error"] == "exit 1"
+    # without iteration times the compared (steady) time is the whole epoch's
+    assert [p["steady_s"] for p in s["system"]["probes"]] == [10.0, 6.0, None]
+    assert [p["epoch"] for p in s["system"]["probes"]] == [1, 2, None]
+    # records without a process number (older journals) each count as their own process
+    assert [p["how"] for p in s["system"]["probes"]] == ["new process"] * 3
+    assert s["processes"] == 4
+    assert s["system"]["switches"] == [
+        {
+            "epoch": 1,
+            "from": {"cores": "2"},
+            "to": {"cores": "1"},
+            "how": "restart",
+            "overhead_s": 13.0,  # the probe's 20 s less its epoch (6 + 1)
+        }
+    ]
+    assert s["system"]["not_probed"] == []
 
 
 def test_result_files(tmp_path: Path) -> None:
     state = RunState.replay(read_events(journal_with(tmp_path)))
-    plan = PipelinedPlan(4, [A, B, A], Objective({"duration": 1.0}))
+    plan = PipelinedPlan(4, [A, B, A], ProbingConfig())
     trials = [trial_summary(state.trials["t000"], plan, A)]
     summary = run_summary(state, trials, "finished", "estimate: test")
     write_results(tmp_path, state, summary)

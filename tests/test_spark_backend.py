@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from pipetune.backends.live import job_tree
 from pipetune.backends.spark import SparkSubmitBackend
 from pipetune.config import load_config
-from pipetune.records import EpochReport, Pause, Role, SegmentRequest, SystemSetting
+from pipetune.contract import parse_event
+from pipetune.placement import first_cpus, stray_threads, thread_cpus
+from pipetune.records import Decision, EpochReport, Pause, Role, SegmentRequest, SystemSetting
 from pipetune.spark_env import discover
 from pipetune.telemetry.energy_source import EnergySource
-from pipetune.telemetry.estimate import CpuPowerModel
+from pipetune.telemetry.estimate import CpuPowerModel, executor_processes
 from tests.conftest import write_project
 from tests.spark_cluster import standalone_cluster
 
@@ -52,7 +55,9 @@ def request(
 def test_segments_continue_from_the_trials_own_checkpoint(tmp_path: Path) -> None:
     backend = backend_for(tmp_path)
     seen: list[EpochReport] = []
-    first = backend.run_segment(request(tmp_path, "t0", {"cores": "2"}, 2), seen.append)
+    first = backend.run_segment(
+        request(tmp_path, "t0", {"cores": "2"}, 2), lambda e, s, r: seen.append(e)
+    )
     assert [e.epoch for e in first.epochs] == [1, 2] and seen == first.epochs
     assert first.startup_s > 1.0  # JVM + Spark + data: measured apart from the epochs
     assert first.energy.source == "estimate" and first.energy.joules > 0
@@ -64,16 +69,16 @@ def test_segments_continue_from_the_trials_own_checkpoint(tmp_path: Path) -> Non
     # a probe that may go on: it pauses after one epoch; told to stop, it saves and ends there
     pauses: list[Pause] = []
 
-    def stop(pause: Pause) -> bool:
+    def stop(pause: Pause) -> Decision:
         pauses.append(pause)
-        return False
+        return Decision(None)
 
     probe = dataclasses.replace(
         request(tmp_path, "t0", {"cores": "1"}, 2, Role.PROBE), decide_after=1
     )
-    second = backend.run_segment(probe, lambda e: None, stop)
+    second = backend.run_segment(probe, ignore, stop)
     assert [e.epoch for e in second.epochs] == [3]  # resumed: the epoch counter continues
-    assert second.paused is not None and not second.paused.continued and second.paused.after == 1
+    assert len(second.stints) == 1 and second.stints[0].role is Role.PROBE
     assert [e.epoch for e in pauses[0].epochs] == [3] and 0 < pauses[0].wall_s <= second.wall_s
     meta = json.loads((tmp_path / "t0" / "checkpoint" / "meta.json").read_text())
     assert meta["epochs_done"] == 3
@@ -82,13 +87,53 @@ def test_segments_continue_from_the_trials_own_checkpoint(tmp_path: Path) -> Non
     # a different trial starts from scratch, never from t0's weights; told to go on after its
     # first epoch, it trains the second in the same process: one start-up for both
     fresh = dataclasses.replace(request(tmp_path, "t1", {"cores": "2"}, 2), decide_after=1)
-    other = backend.run_segment(fresh, lambda e: None, lambda pause: True)
+    other = backend.run_segment(fresh, ignore, lambda p: Decision(p.setting, Role.TRAIN))
     assert [e.epoch for e in other.epochs] == [1, 2]
-    assert other.paused is not None and other.paused.continued
-    assert other.paused.wall_s < other.wall_s
-    assert other.wall_s - other.paused.wall_s < other.paused.wall_s  # no second start-up
+    head, tail = other.stints
+    assert tail.startup_s < 1.0 < head.startup_s  # no second start-up
     meta = json.loads((tmp_path / "t1" / "checkpoint" / "meta.json").read_text())
     assert meta["epochs_done"] == 2
+
+
+def ignore(report: EpochReport, setting: SystemSetting, role: Role) -> None:
+    return None
+
+
+def test_a_live_switch_moves_every_thread_and_the_engine(tmp_path: Path) -> None:
+    """Launched at cores=2, placed at cores=1, then switched live 1 → 2 → 1: after each
+    switch every thread of every process of the job runs on the new CPUs, and the app echoes
+    the engine's new core count."""
+    backend = backend_for(tmp_path)
+    cpus = backend.env.cpus
+    if len(cpus) < 2:
+        pytest.fail(f"this test needs 2 CPUs, the tuner may use {list(cpus)}")
+    schedule = iter(["2", "1"])
+    seen: list[tuple[int, dict, list]] = []
+
+    def on_epoch(report: EpochReport, setting: SystemSetting, role: Role) -> None:
+        proc = backend._proc
+        assert proc is not None
+        pids = job_tree(proc.pid)
+        want = first_cpus(cpus, int(setting.get("cores") or 0))
+        seen.append((report.epoch, report.system, stray_threads(pids, want)))
+
+    def decide(pause: Pause) -> Decision:
+        return Decision(SystemSetting.of({"cores": next(schedule)}), Role.PROBE, 1)
+
+    live = dataclasses.replace(
+        request(tmp_path, "t0", {"cores": "1"}, 3, Role.PROBE),
+        decide_after=1,
+        launch=SystemSetting.of({"cores": "2"}),
+    )
+    result = backend.run_segment(live, on_epoch, decide)
+    assert [s.setting.get("cores") for s in result.stints] == ["1", "2", "1"]
+    assert [epoch for epoch, _, _ in seen] == [1, 2, 3]
+    for (epoch, system, stray), cores in zip(seen, (1, 2, 1), strict=True):
+        assert system == {"cores": cores, "cpus": list(first_cpus(cpus, cores))}, epoch
+        assert stray == [], f"epoch {epoch}: threads off the CPUs of cores={cores}: {stray}"
+    assert all(s.startup_s < 2.0 for s in result.stints[1:-1])  # a live switch, no restart
+    log = (tmp_path / "t0" / "seg.log").read_text()
+    assert "local[2]" in log and "live cores=2" in log and "live cores=1" in log
 
 
 def test_standalone_cluster_runs_a_segment_on_executors(tmp_path: Path) -> None:
@@ -97,7 +142,7 @@ def test_standalone_cluster_runs_a_segment_on_executors(tmp_path: Path) -> None:
             tmp_path, {"master": master, "num_executors": 2, "executor_memory": "1g"}
         )
         result = backend.run_segment(
-            request(tmp_path, "t0", {"cores": "2", "memory": "1g"}, 1), lambda e: None
+            request(tmp_path, "t0", {"cores": "2", "memory": "1g"}, 1), ignore
         )
     assert [e.epoch for e in result.epochs] == [1]
     assert result.app_id.startswith("app-")
@@ -107,12 +152,67 @@ def test_standalone_cluster_runs_a_segment_on_executors(tmp_path: Path) -> None:
     assert len(executors) == 2  # cores split over num_executors executors
 
 
+def test_standalone_executors_take_cores_live_on_their_own_cpus(tmp_path: Path) -> None:
+    """On a cluster the executors of the application (found by app id) are re-pinned, each on
+    its own CPUs; BigDL's core number reaches them at the next epoch."""
+    cpus = discover().cpus
+    if len(cpus) < 2:
+        pytest.fail(f"this test needs 2 CPUs, the tuner may use {list(cpus)}")
+    with standalone_cluster(tmp_path) as master:
+        # one executor: cores 1 → 2 live
+        backend = backend_for(tmp_path, {"master": master, "executor_memory": "1g"})
+        seen: list[tuple[dict, list]] = []
+
+        def on_epoch(report: EpochReport, setting: SystemSetting, role: Role) -> None:
+            executors = [p.pid for p in executor_processes(backend_app_id(tmp_path, "t0"))]
+            want = first_cpus(cpus, int(setting.get("cores") or 0))
+            seen.append((report.system, stray_threads(executors, want) if executors else ["?"]))
+
+        grow = dataclasses.replace(
+            request(tmp_path, "t0", {"cores": "1"}, 2, Role.PROBE),
+            decide_after=1,
+            launch=SystemSetting.of({"cores": "2"}),
+        )
+        backend.run_segment(grow, on_epoch, lambda p: Decision(SystemSetting.of({"cores": "2"})))
+        assert [system["cores"] for system, _ in seen] == [1, 2]
+        assert [stray for _, stray in seen] == [[], []]
+
+        # two executors sharing this host: disjoint CPUs, one each
+        backend = backend_for(
+            tmp_path, {"master": master, "num_executors": 2, "executor_memory": "1g"}
+        )
+        placed: list[list[frozenset[int]]] = []
+
+        def where(report: EpochReport, setting: SystemSetting, role: Role) -> None:
+            app_id = backend_app_id(tmp_path, "t1")
+            executors = sorted(
+                p.pid for p in executor_processes(app_id) if "--app-id" in p.cmdline()
+            )
+            placed.append([frozenset().union(*thread_cpus(pid).values()) for pid in executors])
+
+        two = dataclasses.replace(
+            request(tmp_path, "t1", {"cores": "2"}, 1), launch=SystemSetting.of({"cores": "2"})
+        )
+        backend.run_segment(two, where)
+    assert len(placed) == 1 and len(placed[0]) == 2
+    assert placed[0][0].isdisjoint(placed[0][1]) and all(len(c) == 1 for c in placed[0])
+
+
+def backend_app_id(tmp_path: Path, trial: str) -> str:
+    """The application id of a running segment, from its start event in the log."""
+    for line in (tmp_path / trial / "seg.log").read_text().splitlines():
+        event = parse_event(line) if line.startswith("[pipetune]") else None
+        if event and event["event"] == "start":
+            return str(event["app_id"])
+    return ""
+
+
 def test_a_failing_segment_is_reported_with_its_log(tmp_path: Path) -> None:
     backend = backend_for(tmp_path)
     from pipetune.errors import SegmentFailed
 
     bad = request(tmp_path, "t0", {"cores": "1"}, 1, hps={**HPS, "batch_size": -5})
     with pytest.raises(SegmentFailed) as info:
-        backend.run_segment(bad, lambda e: None)
+        backend.run_segment(bad, ignore)
     assert "exited with status" in str(info.value)
     assert not (tmp_path / "t0" / "checkpoint").exists()
