@@ -6,19 +6,20 @@ On one workload (the bundled LeNet-5, 8,000 samples, local Spark), with the same
 hyperparameter configurations (a 2-point grid: batch 128 and 256) and the same budget
 (2 trials × 4 epochs), each repetition runs, one after the other:
 
-    v1 · v2 · pipetune (cold, no model) · pipetune (cold, continuation off) ·
+    v1 · v2 · pipetune (cold, no model) · pipetune (cold, restarts only) ·
     pipetune (recurring: a model trained by an earlier run) · oracle
 
-so that drift of this shared machine hits all alike. The oracle runs each trial at the
-setting a trace recorded beforehand says is cheapest for its configuration (`pipetune trace
-record` over the same grid; recorded once and kept in bench/traces/compare-lenet5-pinned.csv.gz;
-the results in bench/results/compare-default-first.* were made before jobs were pinned to their
-cores, with compare-lenet5.csv.gz). Results go to
-bench/results/compare-<case>.md and .csv (and -runs.csv, one row per run).
+so that drift of this shared machine hits all alike. `pipetune-restart` is PipeTune with
+every change of setting made by a restart (`probing.live` false, every candidate probed): how
+it worked before probing in place. The oracle runs each trial at the setting a trace recorded
+beforehand says is cheapest for its configuration (`pipetune trace record` over the same grid,
+recorded at the first run of a case and kept in bench/traces/compare-<case>.csv.gz). Results
+go to bench/results/compare-<case>.md and .csv (and -runs.csv, one row per run).
 
 Cases: `default-first` uses systemParameters cores ["2", "1"], memory ["2g", "1g"] (the
-shipped defaults); `cores1-first` makes cores=1 the default, so that one of the two cases has
-a default the probes should leave and the other one they should keep.
+shipped defaults: the default is the best setting); `cores1-first` makes cores=1 the default
+with cores the only system parameter (the default is poor, the better one is reachable live);
+`cores1-first-memory` adds memory ["2g", "1g"], a restart parameter.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ OUT = ROOT / "bench" / "results"
 TRACES = ROOT / "bench" / "traces"
 CASES = {
     "default-first": {"cores": ["2", "1"], "memory": ["2g", "1g"]},
-    "cores1-first": {"cores": ["1", "2"], "memory": ["2g", "1g"]},
+    "cores1-first": {"cores": ["1", "2"]},
+    "cores1-first-memory": {"cores": ["1", "2"], "memory": ["2g", "1g"]},
 }
-STRATEGIES = ("v1", "v2", "pipetune-cold", "pipetune-nocont", "pipetune-recurring", "oracle")
+STRATEGIES = ("v1", "v2", "pipetune-cold", "pipetune-restart", "pipetune-recurring", "oracle")
 DEFAULT_STRATEGIES = STRATEGIES
 EPOCHS = 4
 
@@ -62,7 +64,9 @@ def project(case: str) -> Path:
     app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
     app["extras"] = {k: v for k, v in app["extras"].items() if k != "dataPath"}
     (root / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app, indent=1))
-    for name, continuation in (("pipetune.conf", True), ("nocont.conf", False)):
+    # restart.conf: every change of setting is a new process (no live switching), as before
+    # probing in place: what live switching buys, measured side by side
+    for name, live in (("pipetune.conf", True), ("restart.conf", False)):
         conf = {
             "bigdlConf": "bigdl/config/lenet5.json",
             "systemParameters": CASES[case],
@@ -72,7 +76,7 @@ def project(case: str) -> Path:
                 "learning_rate_decay": [0.0],
             },
             "search": {"sampler": "grid", "trials": 2, "epochs": EPOCHS, "seed": 0},
-            "probing": {"continuation": continuation},
+            "probing": {"live": live} if live else {"live": False, "restart_probes": "always"},
             "metrics": {"store": "sqlite", "path": "runs/metrics.sqlite"},
             "clustering": {"path": "model.json"},
         }
@@ -102,8 +106,8 @@ def run_strategy(root: Path, strategy: str, trace: Path) -> dict[str, Any]:
         return pipetune(root, "--config", "pipetune.conf", "--mode", strategy)
     if strategy == "pipetune-cold":
         return pipetune(root, "--config", "pipetune.conf", "--no-recognition")
-    if strategy == "pipetune-nocont":
-        return pipetune(root, "--config", "nocont.conf", "--no-recognition")
+    if strategy == "pipetune-restart":
+        return pipetune(root, "--config", "restart.conf", "--no-recognition")
     if strategy == "pipetune-recurring":
         shutil.copy(root / "model-trained.json", root / "model.json")  # same model every rep
         return pipetune(root, "--config", "pipetune.conf")
@@ -123,6 +127,7 @@ def row(rep: int, strategy: str, summary: dict[str, Any], trace: Trace) -> dict[
     total = summary["totals"]["time_s"]
     startup = sum(t["time"]["startup_s"] for t in trials)
     segments = sum(t["segments"] for t in trials)
+    probed = [t for t in trials if t["probe_epochs"]]
     epochs = sum(t["epochs"] for t in trials)
     return {
         "rep": rep,
@@ -137,6 +142,9 @@ def row(rep: int, strategy: str, summary: dict[str, Any], trace: Trace) -> dict[
         "sources": ";".join(t["system"]["source"] for t in trials),
         "probe_epochs": sum(t["probe_epochs"] for t in trials),
         "segments": segments,
+        "processes_per_probed_trial": statistics.median([t["processes"] for t in probed])
+        if probed
+        else None,
         "startup_s": round(startup, 1),
         "startup_share": round(startup / total, 3) if total else None,
         "tuner_cpu_s": summary.get("overhead", {}).get("tuner_cpu_s"),
@@ -155,7 +163,14 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not group:
             continue
         entry: dict[str, Any] = {"strategy": strategy, "reps": len(group)}
-        for metric in ("tuning_s", "train_s", "energy_j", "best_accuracy", "startup_share"):
+        for metric in (
+            "tuning_s",
+            "train_s",
+            "energy_j",
+            "best_accuracy",
+            "startup_share",
+            "processes_per_probed_trial",
+        ):
             values = [r[metric] for r in group if r[metric] is not None]
             entry[metric] = statistics.median(values) if values else None
         for metric in ("tuning_s", "train_s", "energy_j"):
@@ -203,8 +218,8 @@ def markdown(case: str, summary: list[dict[str, Any]], rows: list[dict[str, Any]
         f"Medians; ratios to v1 per repetition: median [min–max]. Energy: {', '.join(sources)}.",
         "",
         "| strategy | tuning s | vs v1 | training s | vs v1 | energy J | vs v1 | best acc. "
-        "| Δacc vs v1 | oracle eff. | start-up share |",
-        "|" + " --- |" * 11,
+        "| Δacc vs v1 | oracle eff. | start-up share | processes / probed trial |",
+        "|" + " --- |" * 12,
     ]
     for e in summary:
         lines.append(
@@ -212,7 +227,7 @@ def markdown(case: str, summary: list[dict[str, Any]], rows: list[dict[str, Any]
             f"| {num(e['train_s'])} | {ratio(e, 'train_s')} | {num(e['energy_j'])} "
             f"| {ratio(e, 'energy_j')} | {num(e['best_accuracy'], '.3f')} "
             f"| {num(e['accuracy_vs_v1'], '+.3f')} | {num(e['oracle_efficiency'], '.2f')} "
-            f"| {num(e['startup_share'], '.0%')} |"
+            f"| {num(e['startup_share'], '.0%')} | {num(e['processes_per_probed_trial'], 'g')} |"
         )
     lines += [
         "",
@@ -225,6 +240,59 @@ def markdown(case: str, summary: list[dict[str, Any]], rows: list[dict[str, Any]
     return "\n".join(lines) + "\n"
 
 
+REPLAYED = {"v1": "v1", "pipetune": "pipetune-cold", "oracle": "oracle"}
+
+
+def replay_parity(root: Path, trace: Trace, summary: list[dict[str, Any]]) -> str:
+    """The same job replayed over the case's trace (noiseless), against the live medians."""
+    from pipetune.config import load_config
+    from pipetune.replay.offline import run_offline
+    from pipetune.replay.offline import summarise as summarise_replay
+
+    config = load_config(root / "pipetune.conf")
+    outcomes = run_offline(trace, config, [0], strategies=tuple(REPLAYED), scratch=root)
+    replayed = {r["strategy"]: r["tuning_s"] for r in summarise_replay(outcomes)}
+    live = {e["strategy"]: e["tuning_s"] for e in summary}
+    lines = [
+        "",
+        "Replayed over the trace (`pipetune replay offline`, no noise) against the live medians:",
+        "",
+        "| strategy | live tuning s | replayed tuning s | live / replayed |",
+        "| --- | --- | --- | --- |",
+    ]
+    for strategy, live_name in REPLAYED.items():
+        if live_name in live and strategy in replayed and live[live_name]:
+            lines.append(
+                f"| {live_name} | {live[live_name]:.0f} | {replayed[strategy]:.0f} "
+                f"| {live[live_name] / replayed[strategy]:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def report_only(case: str) -> None:
+    with open(OUT / f"compare-{case}-runs.csv", newline="") as f:
+        rows = [{k: _value(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    root = WORK / case
+    root.mkdir(parents=True, exist_ok=True)
+    summary = summarise(rows)
+    trace = Trace.load(TRACES / f"compare-{case}.csv.gz")
+    if not (root / "pipetune.conf").exists():
+        project(case)
+    text = markdown(case, summary, rows) + replay_parity(root, trace, summary)
+    (OUT / f"compare-{case}.md").write_text(text)
+    print(text)
+
+
+def _value(text: str) -> Any:
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text else number
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -234,14 +302,22 @@ def main() -> None:
         default=",".join(DEFAULT_STRATEGIES),
         help=f"comma-separated, in order, from {', '.join(STRATEGIES)}",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the tables again from the last run's -runs.csv (no runs)",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        report_only(args.case)
+        return
     strategies = [s for s in args.strategies.split(",") if s]
     unknown = set(strategies) - set(STRATEGIES)
     if unknown or "v1" not in strategies:
         parser.error(f"strategies: from {', '.join(STRATEGIES)}, v1 included (the baseline)")
     root = project(args.case)
-    # recorded with the job held to its cores (pinCores); compare-lenet5.csv.gz predates that
-    trace_path = TRACES / "compare-lenet5-pinned.csv.gz"
+    # v3: recorded with the job held to its cores, with the measured cost of a live switch
+    trace_path = TRACES / f"compare-{args.case}.csv.gz"
     if not trace_path.exists():  # the oracle's knowledge: every setting, both configurations
         subprocess.run(
             [
@@ -287,7 +363,7 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)
-    text = markdown(args.case, summary, rows)
+    text = markdown(args.case, summary, rows) + replay_parity(root, trace, summary)
     (OUT / f"compare-{args.case}.md").write_text(text)
     print(text)
 

@@ -143,7 +143,7 @@ def test_noise_is_reproducible_per_seed(trace: Trace):
 def test_profile_is_attached_when_asked(trace: Trace):
     backend = ReplayBackend(trace, "lenet5")
     asked = backend.run_segment(request(DEFAULT, 1, profile=True), ignore)
-    assert JobProfile.from_dict(asked.extra["profile"]) == PROFILE == backend.profile()
+    assert JobProfile.from_dict(asked.stints[0].profile) == PROFILE == backend.profile()
     plain = backend.run_segment(request(DEFAULT, 1), ignore)
     assert "profile" not in plain.extra
 
@@ -156,7 +156,7 @@ def test_replays_a_synthetic_trace():
     backend = ReplayBackend(trace, workload)
     probe = SegmentRequest("x", DEFAULT, 1, Role.PROBE, config, "c", "l", True)
     result = backend.run_segment(probe, ignore)
-    assert result.energy.source == "synthetic" and "profile" in result.extra
+    assert result.energy.source == "synthetic" and result.stints[0].profile is not None
     rest = SegmentRequest("x", FAST, 3, Role.TRAIN, config, "c", "l")
     expected = trace.epochs(workload, config, FAST)[1:]
     got = backend.run_segment(rest, ignore).epochs

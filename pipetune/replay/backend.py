@@ -84,12 +84,13 @@ class ReplayBackend(Backend):
         first = self.progress(request.trial_id) + 1
         last = first + request.epochs - 1
         extra: dict[str, Any] = {}
+        measured: dict[str, Any] | None = None  # the profile, which goes with the first stint
         if request.profile:
             profile = self.profile()
             if profile is None:
                 extra["profile_error"] = f"the trace has no profile for {self.workload!r}"
             else:
-                extra["profile"] = profile.to_dict()
+                measured = profile.to_dict()
         run = _Replayed(self, request, config, first)
         pause_after = request.decide_after if 0 < request.decide_after < request.epochs else 0
         next_pause = first - 1 + pause_after if pause_after else 0
@@ -98,13 +99,13 @@ class ReplayBackend(Backend):
             on_epoch(report, run.setting, run.role)
             if epoch != next_pause or epoch == last:
                 continue
-            pause = run.pause(extra.get("profile"))
+            pause = run.pause(measured)
             decision = decide(pause) if decide is not None else Decision(run.setting, run.role)
             if not run.go_on(decision):
                 break
             next_pause = epoch + decision.pause_after if decision.pause_after else 0
         self._done[request.trial_id] = first + run.epochs_run - 1
-        return SegmentResult(run.finish(extra.get("profile")), APP_ID, extra)
+        return SegmentResult(run.finish(measured), APP_ID, extra)
 
     def noise_factor(self, trial_id: str, setting: str, epoch: int, startup: bool = True) -> float:
         """A lognormal(0, noise) factor for one epoch (or one start-up) of a trial at a setting;

@@ -176,16 +176,17 @@ def _facts(
 ) -> _TrialFacts | None:
     if first is None:
         return None  # the profiling epoch failed: nothing to look up
-    probes = tuple(
-        ProbeResult(
-            SystemSetting.of(p["setting"]),
-            p["epoch_s"],
+    latest: dict[str, ProbeResult] = {}  # per setting, the measurement the choice compared
+    for p in trial["system"]["probes"]:
+        setting = SystemSetting.of(p["setting"])
+        latest[setting.label()] = ProbeResult(
+            setting,
+            p.get("steady_s") or p["epoch_s"],
             p["energy_j"],
             p["energy_source"],
             p.get("error"),
         )
-        for p in trial["system"]["probes"]
-    )
+    probes = tuple(latest.values())
     return _TrialFacts(
         batch_size=int(trial["hyperparameters"][config.recognition.batch_parameter]),
         epoch_s=first["duration_s"],

@@ -124,8 +124,9 @@ def record_trace(
         except SegmentFailed as exc:
             say(f"  failed, left out of the trace: {exc} (log: {request.log_path})")
             continue
-        if profile is None and "profile" in result.extra:
-            profile = json.dumps(result.extra["profile"], sort_keys=True, separators=(",", ":"))
+        measured = result.stints[0].profile if result.stints else None
+        if profile is None and measured:
+            profile = json.dumps(measured, sort_keys=True, separators=(",", ":"))
         rows.extend(group_rows(workload, key, setting, result, live=live))
         trace = _write(rows, workload, profile, out)
         epochs = ", ".join(f"{e.duration_s:.1f}" for e in result.epochs)
