@@ -320,19 +320,31 @@ class Tuner:
     def _note_restart(self, trial: TrialState, setting: SystemSetting, process: int) -> None:
         """A new process of a trial at a different setting than the last one ran: a restart."""
         last = trial.segments[-1] if trial.segments else None
-        if last is None or last.setting == setting:
-            return
-        epoch = epochs_done(trial.segments)
+        if last is not None and last.setting != setting:
+            epoch = epochs_done(trial.segments)
+            self._switch(trial, last.setting, setting, epoch, ApplyMode.RESTART, process)
+
+    def _switch(
+        self,
+        trial: TrialState,
+        before: SystemSetting,
+        after: SystemSetting,
+        epoch: int,
+        how: ApplyMode,
+        process: int,
+        why: str = "",
+    ) -> None:
         self._journal(
             "switch",
             trial=trial.trial_id,
             epoch=epoch,
-            how=ApplyMode.RESTART.value,
-            **{"from": last.setting.as_dict(), "to": setting.as_dict()},
+            how=how.value,
+            **{"from": before.as_dict(), "to": after.as_dict()},
             process=process,
         )
+        because = f" ({why})" if why else ""
         self.progress.note(
-            f"{trial.trial_id}: {last.setting} → {setting} after epoch {epoch}: restart"
+            f"{trial.trial_id}: {before} → {after} after epoch {epoch}: {how}{because}"
         )
 
     # ------------------------------------------------------------------ helpers
@@ -399,18 +411,8 @@ class Tuner:
             )
             epoch = pause.epochs[-1].epoch if pause.epochs else 0
             if decision.setting is not None and decision.setting != pause.setting:
-                self._journal(
-                    "switch",
-                    trial=trial.trial_id,
-                    epoch=epoch,
-                    how=ApplyMode.LIVE.value,
-                    **{"from": pause.setting.as_dict(), "to": to},
-                    process=process,
-                )
-                self.progress.note(
-                    f"{trial.trial_id}: {pause.setting} → {decision.setting} after epoch "
-                    f"{epoch}: live ({decision.why})"
-                )
+                how, why = ApplyMode.LIVE, decision.why
+                self._switch(trial, pause.setting, decision.setting, epoch, how, process, why)
             elif decision.go_on:
                 self.progress.note(f"{trial.trial_id}: {decision.why}")
             return decision
