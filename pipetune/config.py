@@ -55,9 +55,11 @@ _APP_KEYS = {
     "timeout_s",
     "pinCores",
     "liveParameters",
+    "placementAgents",
 }
 _LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)\])?$")
 _SPARK_MASTER = re.compile(r"^spark://[^:/\s]+:\d+$")
+_AGENT = re.compile(r"^[^:/\s]+:\d{1,5}$")
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class AppConfig:
     pin_cores: bool = True
     # app flags (systemParameterFlags names) the app applies in a running job (contract.py)
     live_parameters: tuple[str, ...] = ()
+    # host:port of the placement agent on each other host of a cluster (live cores there)
+    placement_agents: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
@@ -291,6 +295,12 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
             show(live),
         )
         live = []
+    agents = raw.get("placementAgents", [])
+    if not isinstance(agents, list) or not all(
+        isinstance(a, str) and _AGENT.match(a) for a in agents
+    ):
+        c.problem(f"{p}.placementAgents", 'a list of "host:port" addresses', show(agents))
+        agents = []
     if len(c.problems) > before:
         return None
     return AppConfig(
@@ -308,6 +318,7 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
         timeout_s=float(timeout),
         pin_cores=pin_cores,
         live_parameters=tuple(live),
+        placement_agents=tuple(agents),
     )
 
 

@@ -39,6 +39,27 @@ def first_cpus(cpus: tuple[int, ...], n: int) -> tuple[int, ...]:
     return cpus[: max(1, n)]
 
 
+def executor_cpus(cpus: tuple[int, ...], index: int, per: int) -> tuple[int, ...]:
+    """The CPUs of executor `index` (0-based) when each of a host's executors gets `per` of
+    `cpus`: the `per` CPUs from position index × per on, wrapping round `cpus` where the
+    executors need more than there are (then executors share CPUs), sorted and without
+    repeats (all of `cpus` when `per` ≥ their number). One rule for the tuner's host and the
+    placement agents on the others.
+
+    Raises:
+        ValueError: no CPUs, a negative index, or `per` < 1.
+    """
+    if not cpus:
+        raise ValueError("executor_cpus: no CPUs to lay executors out on")
+    if index < 0:
+        raise ValueError(f"executor_cpus: expected an executor index ≥ 0, found {index}")
+    if per < 1:
+        raise ValueError(f"executor_cpus: expected ≥ 1 CPU per executor, found {per}")
+    n = len(cpus)
+    # k ≥ n only repeats positions already taken: stopping at n keeps a huge `per` cheap
+    return tuple(sorted({cpus[(index * per + k) % n] for k in range(min(per, n))}))
+
+
 def thread_cpus(pid: int) -> dict[int, frozenset[int]]:
     """Each live thread of `pid` and the CPUs it may run on (empty when the process is gone;
     an exited thread or a zombie waiting to be reaped runs nowhere and is left out)."""

@@ -5,7 +5,8 @@ app flag it declares live), sent in the decision at a pause, and the operating s
 done here before the decision is written: the job's processes are moved to the CPUs of the
 new core count. Local mode: the whole process tree (spark-submit's JVM, the Python driver and
 its `pyspark.daemon` workers) gets the first N CPUs. Standalone cluster: the executors of the
-application on this host (found by app id), each on its own CPUs where several share it.
+application on this host (found by app id), each on its own CPUs where several share it, and
+through the placement agent of each other host (`placementAgents` in the app config).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 import psutil
 
 from pipetune.config import AppConfig, executor_layout
-from pipetune.placement import Placer, first_cpus
+from pipetune.placement import PlacementError, Placer, executor_cpus, first_cpus
+from pipetune.placement_agents import AgentClient
 from pipetune.records import SystemSetting
-from pipetune.telemetry.estimate import executor_processes
+from pipetune.telemetry.estimate import executor_groups
 
 
 class LiveSettings:
@@ -27,6 +29,9 @@ class LiveSettings:
         self.app = app
         self.cpus = cpus
         self.placer = placer if (app.pin_cores and cpus) else None
+        # executors on the other hosts of a cluster: placed by the agent each one runs
+        # (monitoring/placement_agent.py)
+        self.agents = [AgentClient(a) for a in app.placement_agents] if self.placer else []
 
     def app_values(self, setting: SystemSetting) -> dict[str, Any]:
         """The live values the app applies itself (contract.Decision.live)."""
@@ -66,20 +71,25 @@ class LiveSettings:
             self.placer.place(job, pids, cpus)
             return f"{len(pids)} process(es) on CPUs {list(cpus)} ({self.placer.name})"
         per = self.engine_cores(int(cores))
-        executors = sorted(
-            (p for p in executor_processes(app_id) if _is_executor(p)), key=lambda p: p.pid
+        groups = executor_groups(app_id)
+        for i, pids in enumerate(groups):
+            self.placer.place(f"{job}-e{i}", pids, executor_cpus(self.cpus, i, per))
+        remote = [agent.place(job, app_id, per)["placed"] for agent in self.agents]
+        return (
+            f"{len(groups)} executor(s) here and {sum(remote)} on {len(self.agents)} other "
+            f"host(s), {per} CPU(s) each ({self.placer.name})"
         )
-        for i, executor in enumerate(executors):
-            pids = [executor.pid, *(c.pid for c in _children(executor))]
-            cpus = tuple(self.cpus[(i * per + k) % len(self.cpus)] for k in range(per))
-            self.placer.place(f"{job}-e{i}", pids, tuple(sorted(set(cpus))))
-        return f"{len(executors)} executor(s) on {per} CPU(s) each ({self.placer.name})"
 
     def release(self, job: str) -> None:
         if self.placer is not None:
             self.placer.release(job)
             for i in range(max(1, self.app.num_executors)):
                 self.placer.release(f"{job}-e{i}")
+        for agent in self.agents:
+            try:
+                agent.release(job)
+            except PlacementError:
+                continue  # the job has ended anyway; the agent's empty cpusets are stale
 
 
 def job_tree(root_pid: int) -> list[int]:
@@ -87,19 +97,5 @@ def job_tree(root_pid: int) -> list[int]:
     try:
         root = psutil.Process(root_pid)
         return [root_pid, *(c.pid for c in root.children(recursive=True))]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _is_executor(proc: psutil.Process) -> bool:
-    try:
-        return "--app-id" in proc.cmdline()
-    except psutil.Error:
-        return False
-
-
-def _children(proc: psutil.Process) -> list[psutil.Process]:
-    try:
-        return proc.children(recursive=True)
     except psutil.NoSuchProcess:
         return []

@@ -131,3 +131,27 @@ def executor_processes(app_id: str) -> list[psutil.Process]:
             except psutil.NoSuchProcess:
                 continue
     return found
+
+
+def executor_groups(app_id: str) -> list[list[int]]:
+    """The pids of each executor of `app_id` on this host, sorted by the executor's pid: the
+    executor first, then its children (its Python workers). One executor, one group: what a
+    placement moves together."""
+    executors = {p.pid: p for p in executor_processes(app_id) if _runs_app(p, app_id)}
+    groups: list[list[int]] = []
+    for pid in sorted(executors):
+        try:
+            children = executors[pid].children(recursive=True)
+        except psutil.NoSuchProcess:
+            continue  # ended meanwhile
+        groups.append([pid, *(c.pid for c in children if c.pid not in executors)])
+    return groups
+
+
+def _runs_app(proc: psutil.Process, app_id: str) -> bool:
+    """An executor itself (`--app-id <app_id>` in its command line), not one of its children."""
+    try:
+        cmdline = proc.cmdline()
+    except psutil.Error:
+        return False
+    return "--app-id" in cmdline and app_id in cmdline
