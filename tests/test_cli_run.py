@@ -63,8 +63,9 @@ def test_full_pipetune_run_2_trials_x_3_epochs(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        # InfluxDB goes away after the first trial's second segment and comes back two
-        # segments later: the points written meanwhile must wait in the spool, none lost.
+        # InfluxDB goes away during the first trial (after its second epoch) and comes back
+        # during the second (after its first): the first trial's points, written when its
+        # process ends, must wait in the spool, none lost.
         stopped_at = None
         while proc.poll() is None:
             time.sleep(0.5)
@@ -72,12 +73,13 @@ def test_full_pipetune_run_2_trials_x_3_epochs(tmp_path: Path) -> None:
             dirs = [p for p in runs.iterdir() if p.is_dir()] if runs.exists() else []
             if not dirs or not (dirs[0] / "journal.jsonl").exists():
                 continue
-            done_segments = sum(e["type"] == "segment_done" for e in journal(dirs[0]))
-            # >=: a probe that went on is journaled as two segments at once
-            if stopped_at is None and done_segments >= 2:
+            events = journal(dirs[0])
+            epochs_seen = sum(e["type"] == "epoch" for e in events)
+            if stopped_at is None and epochs_seen >= 2:
                 influxd.stop()
-                stopped_at = done_segments
-            elif stopped_at is not None and not influxd.running and done_segments >= 4:
+                stopped_at = epochs_seen
+            elif stopped_at is not None and not influxd.running and epochs_seen >= 4:
+                assert any(e["type"] == "segment_done" for e in events)  # written while down
                 influxd.start()
         out = proc.stdout.read() if proc.stdout else ""
         assert proc.returncode == 0, out
@@ -112,7 +114,9 @@ def check_summary(run_dir: Path) -> None:
             {"cores": "1", "memory": "2g"},
         ]
         assert all(p["epoch_s"] > 0 and p["energy_j"] > 0 for p in probes)
-        best = min(probes, key=lambda p: p["epoch_s"])
+        # compared at their warm pace (the second half of each probe epoch)
+        assert all(0 < p["steady_s"] <= p["epoch_s"] * 1.5 for p in probes)
+        best = min(probes, key=lambda p: p["steady_s"])
         assert (
             trial["system"]["chosen"] == best["setting"] and trial["system"]["source"] == "probed"
         )
@@ -125,6 +129,9 @@ def check_summary(run_dir: Path) -> None:
             e["wall_s"] for e in events if e["type"] == "segment_done" and e["trial"] == trial["id"]
         ]
         assert len(walls) == 3
+        # the probes and the training ran in one process: cores changed live
+        assert trial["processes"] == 1, trial["system"]["switches"]
+        assert all(s["how"] == "live" for s in trial["system"]["switches"])
         assert trial["time"]["total_s"] == pytest.approx(sum(walls), abs=0.01)
         t = trial["time"]
         assert t["total_s"] == pytest.approx(t["train_s"] + t["probe_s"] + t["startup_s"], abs=0.01)

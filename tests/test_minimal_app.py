@@ -26,6 +26,8 @@ def test_the_minimal_app_is_tuned_in_one_process(tmp_path: Path) -> None:
         "systemParameters": {"cores": ["1", "2"]},
         "hyperParameters": {"learning_rate": [0.5]},
         "search": {"sampler": "grid", "trials": 1, "epochs": 3, "seed": 0},
+        # recognition keys its knowledge by batch size, which this app does not have
+        "clustering": {"enabled": False},
     }
     (tmp_path / "pipetune.conf").write_text(json.dumps(conf))
     run = subprocess.run(
