@@ -144,6 +144,7 @@ def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:
         "error": seg.error,
         "profile": seg.profile,
         "process": seg.process,
+        "switch_s": seg.switch_s,
     }
 
 
@@ -158,6 +159,7 @@ def segment_from_event(event: dict[str, Any]) -> SegmentRecord:
         error=event.get("error"),
         profile=event.get("profile"),
         process=event.get("process", 0),
+        switch_s=event.get("switch_s", 0.0),
     )
 
 

@@ -238,6 +238,7 @@ class SegmentRecord:
     # Which process of the trial ran it (1, 2, ...): records of one process followed each
     # other without a restart. 0: not known (journals written before processes were counted).
     process: int = 0
+    switch_s: float = 0.0  # the live switch that started it (pause to decision answered)
 
     @property
     def ok(self) -> bool:

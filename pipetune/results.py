@@ -82,8 +82,7 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
 
 def switches(segments: list[SegmentRecord]) -> list[dict[str, Any]]:
     """Each change of setting within the trial: live (same process) or restart (a new one),
-    with what it cost: the non-epoch time of the segment it led to (the live switch, or the
-    new process's start-up)."""
+    with what it cost."""
     out = []
     ran = [s for s in segments if s.ok]
     for before, after in itertools.pairwise(ran):
@@ -96,7 +95,9 @@ def switches(segments: list[SegmentRecord]) -> list[dict[str, Any]]:
                 "from": before.setting.as_dict(),
                 "to": after.setting.as_dict(),
                 "how": ApplyMode.LIVE.value if live else ApplyMode.RESTART.value,
-                "overhead_s": _round(after.startup_s),
+                # live: the pause until the job ran at the new setting; restart: the new
+                # process's time outside epochs (its start-up, and its own save at its end)
+                "overhead_s": _round(after.switch_s if live else after.startup_s),
             }
         )
     return out

@@ -520,6 +520,7 @@ def segment_records(index: int, process: int, result: SegmentResult) -> list[Seg
             error=stint.error,
             profile=stint.profile,
             process=process,
+            switch_s=stint.switch_s,
         )
         for i, stint in enumerate(result.stints)
     ]
