@@ -442,9 +442,7 @@ class EpochIterations:
         return [round(s, 5) for s in self.seconds]
 
 
-def epoch_iterations(
-    summary: Any, after_step: int, batch_size: int
-) -> tuple[EpochIterations, int]:
+def epoch_iterations(summary: Any, after_step: int, batch_size: int) -> tuple[EpochIterations, int]:
     """The iterations logged after ``after_step``, and the last step logged.
 
     Each iteration's wall time comes from BigDL's "Throughput" scalar (records per second of
