@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -24,6 +25,19 @@ def require_tool(name: str, install: str) -> str:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return path
+
+
+def require_cpuset() -> Path:
+    """The cgroup v1 cpuset root; without a usable one, fail under CI=true (CI runs as root
+    on a machine that has one) and skip elsewhere."""
+    from pipetune.placement import CPUSET_ROOT, cpuset_unavailable
+
+    reason = cpuset_unavailable()
+    if reason is not None:
+        if in_ci():
+            pytest.fail(f"CI runs as root with a cgroup v1 cpuset, but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return CPUSET_ROOT
 
 
 def gone_within(pid: int, seconds: float) -> bool:

@@ -10,23 +10,20 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pipetune.placement import (
-    CPUSET_ROOT,
     AffinityPlacer,
     CpusetPlacer,
     PlacementError,
     cpu_list,
-    cpuset_unavailable,
     first_cpus,
     parse_cpu_list,
     stray_threads,
     thread_cpus,
 )
-from tests.machine import gone_within, in_ci
+from tests.machine import gone_within, require_cpuset
 
 THREADS = 3
 CHILD = f"""
@@ -110,18 +107,8 @@ def test_a_placement_that_did_not_hold_is_reported(child: subprocess.Popen[str])
         AffinityPlacer().check([child.pid], cpus[:1])
 
 
-def cpuset_or_skip() -> Path:
-    """The cpuset root; without a usable one, fail on CI (it has one) and skip elsewhere."""
-    reason = cpuset_unavailable()
-    if reason is not None:
-        if in_ci():
-            pytest.fail(f"CI runs as root with a cgroup v1 cpuset, but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return CPUSET_ROOT
-
-
 def test_cpuset_moves_every_thread_and_back_then_is_removed(child: subprocess.Popen[str]):
-    root = cpuset_or_skip()
+    root = require_cpuset()
     placer = CpusetPlacer(root)
     job = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     group = root / f"pipetune-{job}"

@@ -29,9 +29,7 @@ import psutil
 import pytest
 
 from pipetune.placement import (
-    CPUSET_ROOT,
     PlacementError,
-    cpuset_unavailable,
     executor_cpus,
     parse_cpu_list,
     remove_group,
@@ -40,7 +38,7 @@ from pipetune.placement import (
 )
 from pipetune.placement_agents import AgentClient
 from tests.influxd import free_port
-from tests.machine import in_ci
+from tests.machine import require_cpuset
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = 3
@@ -438,18 +436,8 @@ def test_client_reports_answers_that_are_not_an_agents(status: int, body: bytes,
 # --- cgroup v1 cpusets ----------------------------------------------------------------------
 
 
-def cpuset_or_fail_in_ci() -> Path:
-    """The cpuset root; without a usable one, fail on CI (it has one) and skip elsewhere."""
-    reason = cpuset_unavailable()
-    if reason is not None:
-        if in_ci():
-            pytest.fail(f"CI runs as root with a cgroup v1 cpuset, but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return CPUSET_ROOT
-
-
 def test_cgroup_agent_puts_each_executor_in_its_own_cpuset(tmp_path: Path):
-    root = cpuset_or_fail_in_ci()
+    root = require_cpuset()
     app_id, job = new_app_id(), new_job()
     groups = [root / f"pipetune-{job}-e{i}" for i in range(2)]
     try:
