@@ -178,6 +178,21 @@ def test_a_finished_trial_still_says_which_candidates_were_not_probed():
     assert [n["setting"] for n in plan.not_probed(history)] == ["cores=2,memory=1g"]
 
 
+def test_not_probed_says_why_as_it_stood_when_the_candidate_was_passed_over():
+    """A default measured again after the live probes does not change why the restart
+    candidate was left out: the epochs left when it was next in line."""
+    plan = PipelinedPlan(4, [C2, C1, MEM], ProbingConfig(), live=LIVE, widest=C2)
+    history = [probe(0, C2, 7.5, 4.7, startup=12.0), probe(1, C1, 5.4, 4.2)]
+    recheck = plan.next_segment(history)
+    assert recheck is not None and (recheck.setting, recheck.role) == (C2, Role.PROBE)
+    history.append(probe(2, C2, 2.3, 1.8))
+    trained = (epoch(4, 2.7),)
+    history.append(SegmentRecord(3, C2, Role.TRAIN, trained, 2.7, Energy.zero(), process=1))
+    [skipped] = plan.not_probed(history)
+    assert skipped["setting"] == MEM.label()
+    assert "1 epoch(s) after it" in skipped["why"], skipped["why"]
+
+
 def test_a_restart_candidate_is_probed_when_always_asked():
     plan = memory_plan(4, restart_probes="always")
     history = [probe(0, C2, 10.0, startup=30.0)]

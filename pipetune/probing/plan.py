@@ -60,6 +60,10 @@ def epochs_done(history: list[SegmentRecord]) -> int:
     return sum(len(s.epochs) for s in history if s.ok)
 
 
+def _probed(history: list[SegmentRecord]) -> set[SystemSetting]:
+    return {s.setting for s in history if s.role is Role.PROBE}
+
+
 class TrialPlan(ABC):
     """Decides each next segment of one trial from what has run so far."""
 
@@ -286,13 +290,17 @@ class PipelinedPlan(TrialPlan):
     def not_probed(self, history: list[SegmentRecord]) -> list[dict[str, str]]:
         if self.recognized is not None or self.phase(history) not in (Phase.SETTLED, Phase.DONE):
             return []
-        tried = {s.setting for s in history if s.role is Role.PROBE}
+        tried = _probed(history)
         out = []
         for candidate in self.candidates:
             if candidate in tried:
                 continue
-            probes = [s for s in history if s.role is Role.PROBE]
-            before = history[: history.index(probes[-1]) + 1] if probes else history
+            # why, as it stood when the plan first passed it over: after the probe that left
+            # it next in line (the candidates before it probed), or the last probe
+            ahead = set(self.candidates[: self.candidates.index(candidate)])
+            cuts = [i + 1 for i, s in enumerate(history) if s.role is Role.PROBE]
+            cut = next((c for c in cuts if ahead <= _probed(history[:c])), cuts[-1])
+            before = history[:cut]
             remaining = self.epochs - epochs_done(before)
             why = self._restart_skip(before, candidate, remaining) or "no epochs left to probe it"
             out.append({"setting": candidate.label(), "why": why})
