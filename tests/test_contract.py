@@ -90,7 +90,9 @@ def test_malformed_tagged_lines_raise(line: str, message: str):
 
 
 def test_the_tuner_reads_events_with_the_contracts_parser():
-    assert events.parse_event is parse_event and events.EventError is EventError
+    from pipetune.backends import spark
+
+    assert spark.parse_event is parse_event and events.EventError is EventError
 
 
 # ------------------------------------------------------------------------------ decisions

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
+from pipetune.backends.events import echo_mismatches, epoch_report
+from pipetune.contract import EventError, parse_event
 from pipetune.records import Energy
 
 LINE = (

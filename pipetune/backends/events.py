@@ -11,10 +11,8 @@ import math
 import statistics
 from typing import Any
 
-from pipetune.contract import EventError, parse_event
+from pipetune.contract import EventError
 from pipetune.records import Energy, EpochReport
-
-__all__ = ["EventError", "echo_mismatches", "epoch_report", "parse_event", "steady_epoch_s"]
 
 
 def epoch_report(event: dict[str, Any], energy: Energy) -> EpochReport:

@@ -22,9 +22,10 @@ from typing import IO, Any
 
 from pipetune import contract, lifeline
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
-from pipetune.backends.events import EventError, echo_mismatches, epoch_report, parse_event
+from pipetune.backends.events import echo_mismatches, epoch_report
 from pipetune.backends.live import LiveSettings
 from pipetune.config import AppConfig, executor_layout
+from pipetune.contract import EventError, parse_event
 from pipetune.errors import AppContractError, PipeTuneError, SegmentFailed
 from pipetune.placement import AffinityPlacer, PlacementError, Placer
 from pipetune.records import (
@@ -290,8 +291,7 @@ class _SegmentRun:
     def _epoch(self, event: dict[str, Any]) -> None:
         now = self.meter.mark()
         if self.profiling is not None:
-            self.extra.update(_end_profile(self.profiling))
-            self.profile = self.extra.pop("profile", None)
+            self.profile = self._end_profile(self.profiling)
             self.profiling = None
         report = epoch_report(event, self.meter.between(self.last, now))
         self.last = now
@@ -426,6 +426,14 @@ class _SegmentRun:
         if wrong:
             raise EventError("the app did not receive what was sent: " + "; ".join(wrong))
 
+    def _end_profile(self, profiling: EpochProfile) -> dict[str, Any] | None:
+        """The profile of the epoch just reported; a failure is recorded, never fatal."""
+        try:
+            return profiling.end().to_dict()
+        except (PipeTuneError, OSError, ValueError) as exc:
+            self.extra["profile_error"] = str(exc)
+            return None
+
     def _begin_profile(self) -> None:
         backend = self.backend
         if not self.request.profile or backend.profiler is None:
@@ -437,14 +445,6 @@ class _SegmentRun:
             self.profiling = EpochProfile(backend.profiler, self.proc.pid, extra)
         except (PipeTuneError, OSError) as exc:
             self.extra["profile_error"] = str(exc)
-
-
-def _end_profile(profiling: EpochProfile) -> dict[str, Any]:
-    """The profile of the epoch just reported; a failure is recorded, never fatal."""
-    try:
-        return {"profile": profiling.end().to_dict()}
-    except (PipeTuneError, OSError, ValueError) as exc:
-        return {"profile_error": str(exc)}
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

@@ -101,7 +101,7 @@ class ReplayBackend(Backend):
                 continue
             pause = run.pause(measured)
             decision = decide(pause) if decide is not None else Decision(run.setting, run.role)
-            if not run.go_on(decision):
+            if not run.go_on(decision, measured):
                 break
             next_pause = epoch + decision.pause_after if decision.pause_after else 0
         self._done[request.trial_id] = first + run.epochs_run - 1
@@ -215,21 +215,18 @@ class _Replayed:
         stint = self._stint(profile)
         return Pause(stint.setting, stint.role, stint.epochs, stint.wall_s, stint.energy, profile)
 
-    def go_on(self, decision: Decision) -> bool:
+    def go_on(self, decision: Decision, profile: dict[str, Any] | None) -> bool:
         """Close the stint at a pause; start the next one (a live switch costs its overhead)."""
-        profile = self.backend.profile() if self.request.profile else None
-        self.stints.append(self._stint(profile.to_dict() if profile else None))
+        self.stints.append(self._stint(profile))
         self.reports = []
         if decision.setting is None:
             self.overhead_s, self.overhead_j = 0.0, Energy.zero()
             return False
-        switch_s = 0.0
-        if decision.setting != self.setting:
-            rows = self._rows(decision.setting)
-            switch_s = rows[0].switch_s
+        epoch1 = self._rows(decision.setting)[0]
+        switch_s = epoch1.switch_s if decision.setting != self.setting else 0.0
         self.setting, self.role = decision.setting, decision.role
         self.overhead_s = self.switch_s = switch_s
-        self.overhead_j = _startup_energy(self._rows(self.setting)[0], switch_s)
+        self.overhead_j = _startup_energy(epoch1, switch_s)
         return True
 
     def finish(self, profile: dict[str, Any] | None) -> tuple[Stint, ...]:
