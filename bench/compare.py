@@ -6,10 +6,13 @@ On one workload (the bundled LeNet-5, 8,000 samples, local Spark), with the same
 hyperparameter configurations (a 2-point grid: batch 128 and 256) and the same budget
 (2 trials × 4 epochs), each repetition runs, one after the other:
 
-    v1 · v2 · pipetune (cold, no model) · pipetune (cold, restarts only) ·
-    pipetune (recurring: a model trained by an earlier run) · oracle
+    v1 · v2 · pipetune (cold, no model) · pipetune (cold, whole-epoch probes) ·
+    pipetune (cold, restarts only) · pipetune (recurring: a model trained by an earlier run) ·
+    oracle
 
-so that drift of this shared machine hits all alike. `pipetune-restart` is PipeTune with
+so that drift of this shared machine hits all alike. `pipetune-cold` probes live settings
+over windows of iterations (the default, `probing.window` "iterations"); `pipetune-epoch`
+probes them for whole epochs, as before window probes. `pipetune-restart` is PipeTune with
 every change of setting made by a restart (`probing.live` false, every candidate probed): how
 it worked before probing in place. The oracle runs each trial at the setting a trace recorded
 beforehand says is cheapest for its configuration (`pipetune trace record` over the same grid,
@@ -50,7 +53,15 @@ CASES = {
     "cores1-first": {"cores": ["1", "2"]},
     "cores1-first-memory": {"cores": ["1", "2"], "memory": ["2g", "1g"]},
 }
-STRATEGIES = ("v1", "v2", "pipetune-cold", "pipetune-restart", "pipetune-recurring", "oracle")
+STRATEGIES = (
+    "v1",
+    "v2",
+    "pipetune-cold",
+    "pipetune-epoch",
+    "pipetune-restart",
+    "pipetune-recurring",
+    "oracle",
+)
 DEFAULT_STRATEGIES = STRATEGIES
 EPOCHS = 4
 
@@ -66,7 +77,13 @@ def project(case: str) -> Path:
     (root / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app, indent=1))
     # restart.conf: every change of setting is a new process (no live switching), as before
     # probing in place: what live switching buys, measured side by side
-    for name, live in (("pipetune.conf", True), ("restart.conf", False)):
+    # epoch.conf: live probes of whole epochs, the way before window probes
+    variants = {
+        "pipetune.conf": {},
+        "epoch.conf": {"window": "epoch"},
+        "restart.conf": {"live": False, "restart_probes": "always", "window": "epoch"},
+    }
+    for name, probing in variants.items():
         conf = {
             "bigdlConf": "bigdl/config/lenet5.json",
             "systemParameters": CASES[case],
@@ -76,7 +93,7 @@ def project(case: str) -> Path:
                 "learning_rate_decay": [0.0],
             },
             "search": {"sampler": "grid", "trials": 2, "epochs": EPOCHS, "seed": 0},
-            "probing": {"live": live} if live else {"live": False, "restart_probes": "always"},
+            "probing": probing,
             "metrics": {"store": "sqlite", "path": "runs/metrics.sqlite"},
             "clustering": {"path": "model.json"},
         }
@@ -106,6 +123,8 @@ def run_strategy(root: Path, strategy: str, trace: Path) -> dict[str, Any]:
         return pipetune(root, "--config", "pipetune.conf", "--mode", strategy)
     if strategy == "pipetune-cold":
         return pipetune(root, "--config", "pipetune.conf", "--no-recognition")
+    if strategy == "pipetune-epoch":
+        return pipetune(root, "--config", "epoch.conf", "--no-recognition")
     if strategy == "pipetune-restart":
         return pipetune(root, "--config", "restart.conf", "--no-recognition")
     if strategy == "pipetune-recurring":
@@ -127,8 +146,14 @@ def row(rep: int, strategy: str, summary: dict[str, Any], trace: Trace) -> dict[
     total = summary["totals"]["time_s"]
     startup = sum(t["time"]["startup_s"] for t in trials)
     segments = sum(t["segments"] for t in trials)
-    probed = [t for t in trials if t["probe_epochs"]]
+    probed = [t for t in trials if t["probe_epochs"] or t.get("probe_windows")]
     epochs = sum(t["epochs"] for t in trials)
+    windows = [p["window"] for t in trials for p in t["system"]["probes"] if p.get("window")]
+    shares = [
+        (w["iterations"] + w["warmup_iterations"]) / w["epoch_iterations"]
+        for w in windows
+        if w.get("epoch_iterations")
+    ]
     return {
         "rep": rep,
         "strategy": strategy,
@@ -141,6 +166,9 @@ def row(rep: int, strategy: str, summary: dict[str, Any], trace: Trace) -> dict[
         "chosen": ";".join(SystemSetting.of(t["system"]["chosen"] or {}).label() for t in trials),
         "sources": ";".join(t["system"]["source"] for t in trials),
         "probe_epochs": sum(t["probe_epochs"] for t in trials),
+        "probe_windows": len(windows),
+        "window_share_max": round(max(shares), 3) if shares else None,
+        "probe_s": round(sum(t["time"]["probe_s"] or 0 for t in trials), 1),
         "segments": segments,
         "processes_per_probed_trial": statistics.median([t["processes"] for t in probed])
         if probed
@@ -269,6 +297,34 @@ def replay_parity(root: Path, trace: Trace, summary: list[dict[str, Any]]) -> st
     return "\n".join(lines) + "\n"
 
 
+def write_runs(case: str, rows: list[dict[str, Any]]) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / f"compare-{case}-runs.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def choices(rows: list[dict[str, Any]]) -> str:
+    """Window against whole-epoch probes: the setting each chose, trial by trial."""
+    by = {(r["rep"], r["strategy"]): str(r["chosen"] or "").split(";") for r in rows}
+    pairs = [
+        (a, b)
+        for (rep, strategy), window in by.items()
+        if strategy == "pipetune-cold" and (rep, "pipetune-epoch") in by
+        for a, b in zip(window, by[(rep, "pipetune-epoch")], strict=False)
+    ]
+    if not pairs:
+        return ""
+    same = sum(a == b for a, b in pairs)
+    shares = [r["window_share_max"] for r in rows if r.get("window_share_max")]
+    return (
+        f"\nWindow probes (pipetune-cold) chose the same setting as whole-epoch probes "
+        f"(pipetune-epoch) in {same} of {len(pairs)} trials. Largest window, warm-up "
+        f"included: {max(shares, default=0):.2f} of an epoch.\n"
+    )
+
+
 def report_only(case: str) -> None:
     with open(OUT / f"compare-{case}-runs.csv", newline="") as f:
         rows = [{k: _value(v) for k, v in r.items()} for r in csv.DictReader(f)]
@@ -278,7 +334,7 @@ def report_only(case: str) -> None:
     trace = Trace.load(TRACES / f"compare-{case}.csv.gz")
     if not (root / "pipetune.conf").exists():
         project(case)
-    text = markdown(case, summary, rows) + replay_parity(root, trace, summary)
+    text = markdown(case, summary, rows) + choices(rows) + replay_parity(root, trace, summary)
     (OUT / f"compare-{case}.md").write_text(text)
     print(text)
 
@@ -353,17 +409,13 @@ def main() -> None:
                 f"{r['energy_j']:8.0f} J  acc {r['best_accuracy']}  chosen {r['chosen']}",
                 flush=True,
             )
+            write_runs(args.case, rows)  # after every run: an interrupted bench keeps them
     summary = summarise(rows)
-    OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / f"compare-{args.case}-runs.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     with open(OUT / f"compare-{args.case}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)
-    text = markdown(args.case, summary, rows) + replay_parity(root, trace, summary)
+    text = markdown(args.case, summary, rows) + choices(rows) + replay_parity(root, trace, summary)
     (OUT / f"compare-{args.case}.md").write_text(text)
     print(text)
 

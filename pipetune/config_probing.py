@@ -14,6 +14,7 @@ PROBING_STRATEGIES = ("one-at-a-time", "grid")
 SWITCH_RULES = ("always", "when-it-pays")
 RESTART_PROBE_RULES = ("when-they-can-pay", "always", "never")
 OBJECTIVE_METRICS = ("duration", "energy")
+WINDOWS = ("iterations", "epoch")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,18 @@ class ProbingConfig:
     # A candidate measured after the default runs warmer; when it beats the default by less
     # than this fraction, the default is measured again, warm, before choosing.
     warmup_margin: float = 0.5
+    # What a probe of a live setting is: a window of iterations inside an epoch, after a first
+    # epoch of warm-up at the launch setting ("iterations", probing/window.py), or a whole
+    # epoch ("epoch"). Windows grow until their pace is known within ±`window_error` (95 %),
+    # from `window_min` measured iterations after `window_warmup` unmeasured ones, up to
+    # `window_max_share` of an epoch, warm-up included. A candidate replaces the default only
+    # when it is faster with probability `window_confidence` (one-sided).
+    window: str = "iterations"
+    window_error: float = 0.05
+    window_warmup: int = 3
+    window_min: int = 8
+    window_max_share: float = 0.3
+    window_confidence: float = 0.9
 
 
 _KEYS = {
@@ -61,6 +74,12 @@ _KEYS = {
     "restart_probes",
     "restart_gain",
     "warmup_margin",
+    "window",
+    "window_error",
+    "window_warmup",
+    "window_min",
+    "window_max_share",
+    "window_confidence",
 }
 
 
@@ -106,7 +125,33 @@ def parse_probing(c: Checker, raw: Any, epochs: int) -> ProbingConfig:
         restart_probes=restarts,
         restart_gain=_fraction(c, "$.probing.restart_gain", raw.get("restart_gain", 0.25)),
         warmup_margin=_fraction(c, "$.probing.warmup_margin", raw.get("warmup_margin", 0.5)),
+        **_parse_window(c, raw),
     )
+
+
+def _parse_window(c: Checker, raw: dict[str, Any]) -> dict[str, Any]:
+    p = "$.probing"
+    out: dict[str, Any] = {
+        "window": c.choice(f"{p}.window", raw.get("window", "iterations"), WINDOWS)
+    }
+    for name, least, count in (("window_warmup", 0, 3), ("window_min", 2, 8)):
+        value = raw.get(name, count)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            c.problem(f"{p}.{name}", f"a whole number of iterations ≥ {least}", show(value))
+            value = count
+        out[name] = value
+    for name, share in (("window_error", 0.05), ("window_max_share", 0.3)):
+        value = raw.get(name, share)
+        if not is_number(value) or not 0 < value <= 1:
+            c.problem(f"{p}.{name}", "a fraction above 0, at most 1", show(value))
+            value = share
+        out[name] = float(value)
+    value = raw.get("window_confidence", 0.9)
+    if not is_number(value) or not 0.5 <= value < 1:
+        c.problem(f"{p}.window_confidence", "a probability from 0.5 up to (not) 1", show(value))
+        value = 0.9
+    out["window_confidence"] = float(value)
+    return out
 
 
 def _fraction(c: Checker, path: str, value: Any) -> float:

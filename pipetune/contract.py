@@ -12,13 +12,20 @@ process whose setting may change while it runs, `--decisionFile F` (`standard_fl
     pause   waiting for a decision in F: right after `start`, then when the last decision said
     epoch   after each epoch and its validation; echoes the hyperparameters as parsed and the
             system setting in force (`system`: engine cores, CPUs it may run on)
+    window  after a window of iterations a decision asked for (`iterations`), just before
+            its pause: each iteration's seconds and the setting in force
     refused a decision's setting cannot be applied here; the app then saves and ends
     end     the checkpoint is saved
     error   a failure, with a message for the user
 
 **Decisions** (`Decision`, written atomically to F by the launcher): go on or stop; the live
-part of the setting to apply before the next epoch (e.g. `{"cores": 1}`); and after how many
-epochs to pause again (0: run to the end of the segment without pausing).
+part of the setting to apply before the next epoch (e.g. `{"cores": 1}`); and when to pause
+again: after `iterations` training iterations (a window, which may end inside an epoch; the
+epoch then goes on from there after the pause, with its accounting unchanged), else after
+`pause_after` epochs (0: run to the end of the segment without pausing). A pause is named by
+the epochs done and the iterations done in all (`iteration`), and its decision echoes both.
+An app that can pause inside an epoch says so in its `start` event (`"windows": true`); to one
+that cannot, the launcher never sends `iterations`.
 
 **Checkpoint**: DIR holds `meta.json` (`epochs_done`, `hyperparameters`, the app's own
 fields) written last, DIR swapped in with renames, so a reader sees a whole checkpoint or none.
@@ -40,6 +47,7 @@ TAG = "[pipetune]"
 META_FILE = "meta.json"
 
 START, EPOCH, PAUSE, REFUSED, END, ERROR = "start", "epoch", "pause", "refused", "end", "error"
+WINDOW = "window"
 
 
 class EventError(ValueError):
@@ -128,8 +136,29 @@ def epoch_event(
     return event
 
 
-def pause_event(epoch: int) -> dict[str, Any]:
-    return {"event": PAUSE, "epoch": epoch}
+def window_event(
+    epoch: int,
+    iteration_s: list[float],
+    *,
+    epoch_iterations: int,
+    system: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A window of iterations ended in `epoch` (the one in progress, counted from 1)."""
+    event = {
+        "event": WINDOW,
+        "epoch": epoch,
+        "iteration_s": [round(t, 5) for t in iteration_s],
+        "epoch_iterations": epoch_iterations,
+        **extra,
+    }
+    if system is not None:
+        event["system"] = system
+    return event
+
+
+def pause_event(epoch: int, iteration: int = 0) -> dict[str, Any]:
+    return {"event": PAUSE, "epoch": epoch, "iteration": iteration}
 
 
 def refused_event(epoch: int, reason: str) -> dict[str, Any]:
@@ -149,20 +178,25 @@ def error_event(message: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Decision:
-    """The launcher's answer at a pause after `epoch` (the start epoch for the first one)."""
+    """The launcher's answer at the pause after `epoch` epochs and `iteration` iterations (the
+    start epoch and its iterations for the first one)."""
 
     epoch: int
     go_on: bool
     live: dict[str, Any] = field(default_factory=dict)  # live values to apply before going on
     pause_after: int = 0  # epochs until the next pause (0: none)
+    iteration: int = 0
+    iterations: int = 0  # pause after this many iterations instead (0: by `pause_after`)
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "epoch": self.epoch,
+                "iteration": self.iteration,
                 "continue": self.go_on,
                 "live": self.live,
                 "pause_after": self.pause_after,
+                "iterations": self.iterations,
             }
         )
 
@@ -172,10 +206,13 @@ class Decision:
         if not isinstance(raw, dict) or not isinstance(raw.get("epoch"), int):
             raise ValueError(f"not a decision: {text[:120]}")
         live = raw.get("live") or {}
-        pause_after = raw.get("pause_after") or 0
-        if not isinstance(live, dict) or not isinstance(pause_after, int) or pause_after < 0:
+        counts = [raw.get(k) or 0 for k in ("pause_after", "iteration", "iterations")]
+        if not isinstance(live, dict) or any(not isinstance(n, int) or n < 0 for n in counts):
             raise ValueError(f"not a decision: {text[:120]}")
-        return cls(raw["epoch"], bool(raw.get("continue")), live, pause_after)
+        pause_after, iteration, iterations = counts
+        return cls(
+            raw["epoch"], bool(raw.get("continue")), live, pause_after, iteration, iterations
+        )
 
 
 def write_decision(path: Path, decision: Decision) -> None:
@@ -185,24 +222,26 @@ def write_decision(path: Path, decision: Decision) -> None:
     os.replace(tmp, path)
 
 
-def read_decision(path: Path, epoch: int) -> Decision | None:
-    """The decision for the pause after `epoch`, or None if it is not there yet."""
+def read_decision(path: Path, epoch: int, iteration: int = 0) -> Decision | None:
+    """The decision for the pause after `epoch` epochs and `iteration` iterations, or None if
+    it is not there yet."""
     try:
         decision = Decision.from_json(path.read_text())
     except (OSError, ValueError):
         return None  # not written yet (the launcher renames it into place)
-    return decision if decision.epoch == epoch else None
+    return decision if (decision.epoch, decision.iteration) == (epoch, iteration) else None
 
 
 def await_decision(
-    path: Path, epoch: int, timeout_s: float, poll_s: float = 0.02
+    path: Path, epoch: int, timeout_s: float, poll_s: float = 0.01, iteration: int = 0
 ) -> Decision | None:
-    """Emit a `pause` after `epoch` and wait for its decision; None when none came in time
-    (the app should then save and stop: the launcher is gone or stuck)."""
-    emit(pause_event(epoch))
+    """Emit a `pause` after `epoch` epochs (and `iteration` iterations in all) and wait for its
+    decision; None when none came in time (the app should then save and stop: the launcher is
+    gone or stuck)."""
+    emit(pause_event(epoch, iteration))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        decision = read_decision(path, epoch)
+        decision = read_decision(path, epoch, iteration)
         if decision is not None:
             return decision
         time.sleep(poll_s)

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.errors import ResumeError
-from pipetune.records import Energy, EpochReport, Role, SegmentRecord, SystemSetting
+from pipetune.records import (
+    Energy,
+    EpochReport,
+    Role,
+    SegmentRecord,
+    SystemSetting,
+    WindowReport,
+)
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -118,6 +125,7 @@ class RunState:
                     "go_on": event["go_on"],
                     "to": event.get("to"),
                     "why": event["why"],
+                    **({"iterations": event["iterations"]} if event.get("iterations") else {}),
                 }
             )
         elif kind == "trial_done":
@@ -145,6 +153,7 @@ def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:
         "profile": seg.profile,
         "process": seg.process,
         "switch_s": seg.switch_s,
+        "window": window_to_dict(seg.window) if seg.window else None,
     }
 
 
@@ -160,6 +169,29 @@ def segment_from_event(event: dict[str, Any]) -> SegmentRecord:
         profile=event.get("profile"),
         process=event.get("process", 0),
         switch_s=event.get("switch_s", 0.0),
+        window=window_from_dict(event["window"]) if event.get("window") else None,
+    )
+
+
+def window_to_dict(w: WindowReport) -> dict[str, Any]:
+    return {
+        "epoch": w.epoch,
+        "iteration_s": list(w.iteration_s),
+        "warmup": w.warmup,
+        "epoch_iterations": w.epoch_iterations,
+        "energy": {"joules": w.energy.joules, "source": w.energy.source},
+        "system": w.system,
+    }
+
+
+def window_from_dict(d: dict[str, Any]) -> WindowReport:
+    return WindowReport(
+        epoch=d["epoch"],
+        iteration_s=tuple(d["iteration_s"]),
+        warmup=d["warmup"],
+        epoch_iterations=d["epoch_iterations"],
+        energy=Energy(**d["energy"]),
+        system=d.get("system") or {},
     )
 
 
@@ -175,6 +207,7 @@ def epoch_to_dict(e: EpochReport) -> dict[str, Any]:
         "energy": {"joules": e.energy.joules, "source": e.energy.source},
         "steady_s": e.steady_s,
         "system": e.system,
+        "iterations": e.iterations,
     }
 
 
@@ -190,4 +223,5 @@ def epoch_from_dict(d: dict[str, Any]) -> EpochReport:
         energy=Energy(**d["energy"]),
         steady_s=d.get("steady_s"),
         system=d.get("system") or {},
+        iterations=d.get("iterations", 0),
     )

@@ -27,7 +27,7 @@ class Progress:
     def segment_started(
         self, setting: SystemSetting, role: Role, first_epoch: int, epochs: int
     ) -> None:
-        what = "probe" if role is Role.PROBE else "train"
+        what = _WHAT[role]
         last = first_epoch + epochs - 1
         span = f"epoch {first_epoch}" if epochs == 1 else f"epochs {first_epoch}-{last}"
         self._emit(
@@ -38,7 +38,7 @@ class Progress:
     def epoch(
         self, setting: SystemSetting, role: Role, report: EpochReport, total_epochs: int
     ) -> None:
-        what = "probe" if role is Role.PROBE else "train"
+        what = _WHAT[role]
         self._emit(
             f"{self._trial} {setting.label() or 'default'} {what} "
             f"epoch {report.epoch}/{total_epochs} "
@@ -74,3 +74,6 @@ class Progress:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+_WHAT = {Role.PROBE: "probe", Role.TRAIN: "train", Role.WARMUP: "warm-up"}

@@ -20,8 +20,11 @@ class Mode(enum.StrEnum):
 class Role(enum.StrEnum):
     """What a segment's epochs are for."""
 
-    PROBE = "probe"  # one epoch measured to compare system settings
+    PROBE = "probe"  # one epoch, or a window of iterations, measured to compare settings
     TRAIN = "train"  # epochs at the trial's chosen setting
+    # A process's first epoch at its launch setting before window probes: JIT warm-up (and
+    # the recognition profile), trained but never compared (probing.window "iterations").
+    WARMUP = "warmup"
 
 
 class ApplyMode(enum.StrEnum):
@@ -103,6 +106,26 @@ class Energy:
 
 
 @dataclass(frozen=True)
+class WindowReport:
+    """A window of training iterations at one setting, inside an epoch (a window probe).
+
+    `iteration_s` holds every iteration the app ran in it, in order; the first `warmup` of
+    them were trained but are not part of the measurement (a new setting's first iterations
+    pay for re-cloned model replicas). `energy` is the meter's over the whole window."""
+
+    epoch: int  # the epoch it ran in (the last one, if it ran over an epoch's end)
+    iteration_s: tuple[float, ...]
+    warmup: int
+    epoch_iterations: int  # iterations in a whole epoch
+    energy: Energy
+    system: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def measured_s(self) -> tuple[float, ...]:
+        return self.iteration_s[self.warmup :]
+
+
+@dataclass(frozen=True)
 class EpochReport:
     """One epoch as the app reported it, plus the energy the backend measured for its window."""
 
@@ -120,6 +143,7 @@ class EpochReport:
     steady_s: float | None = None
     # What the app says is in force (e.g. {"cores": 2, "cpus": [0, 1]}), checked on arrival.
     system: dict[str, Any] = field(default_factory=dict)
+    iterations: int = 0  # training iterations in the epoch (0: not reported)
 
     @property
     def wall_s(self) -> float:
@@ -160,6 +184,7 @@ class Pause:
     wall_s: float  # since the previous boundary (the first one: since launch, start-up included)
     energy: Energy  # over the same window
     profile: dict[str, Any] | None = None
+    window: WindowReport | None = None  # when it paused after a window of iterations
 
 
 @dataclass(frozen=True)
@@ -170,6 +195,10 @@ class Decision:
     role: Role = Role.TRAIN
     pause_after: int = 0  # epochs until the next pause (0: none)
     why: str = ""
+    # Pause after this many iterations instead (a window probe; 0: by `pause_after`), the
+    # first `warmup` of them not measured.
+    iterations: int = 0
+    warmup: int = 0
 
     @property
     def go_on(self) -> bool:
@@ -188,6 +217,7 @@ class Stint:
     profile: dict[str, Any] | None = None
     switch_s: float = 0.0  # the live switch before it: decision, re-pinning, app applying it
     error: str | None = None  # its setting could not be applied (the process then stopped)
+    window: WindowReport | None = None
 
     @property
     def startup_s(self) -> float:
@@ -239,6 +269,7 @@ class SegmentRecord:
     # other without a restart. 0: not known (journals written before processes were counted).
     process: int = 0
     switch_s: float = 0.0  # the live switch that started it (pause to decision answered)
+    window: WindowReport | None = None  # a window probe's iterations (no whole epoch)
 
     @property
     def ok(self) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipetune.journal import RunState, TrialState
+from pipetune.probing import window
 from pipetune.probing.plan import TrialPlan
 from pipetune.records import ApplyMode, Energy, Role, SegmentRecord, SettingSource, SystemSetting
 
@@ -25,29 +26,14 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
     chosen, source = plan.chosen(segments)
     # A recognised trial's profiling epoch trained at the default setting: it was no probe.
     probing = source is not SettingSource.RECOGNIZED
-    probe_s = sum(
+    # window probes run inside epochs: their time is the windows' own, out of those epochs'
+    probe_s = sum(s.wall_s for s in segments if s.window is not None and probing) + sum(
         e.wall_s for s in segments if s.ok and s.role is Role.PROBE and probing for e in s.epochs
     )
     train_s = sum(e.wall_s for s in segments if s.ok for e in s.epochs) - probe_s
     total_s = sum(s.wall_s for s in segments)
     energy = sum((s.energy for s in segments), Energy.zero())
-    probes = []
-    for seg, p in zip(
-        (s for s in segments if s.role is Role.PROBE), plan.probes(segments), strict=False
-    ):
-        epoch = seg.epochs[0] if seg.ok and seg.epochs else None
-        entry: dict[str, Any] = {
-            "setting": p.setting.as_dict(),
-            "epoch": epoch.epoch if epoch else None,
-            "how": "new process" if _new_process(seg, segments) else "live",
-            "epoch_s": _round(epoch.duration_s if epoch else None),
-            "steady_s": _round(p.epoch_s),  # what the choice compared (warm pace)
-            "energy_j": _round(p.energy_j),
-            "energy_source": p.energy_source,
-        }
-        if p.error:
-            entry["error"] = p.error
-        probes.append(entry)
+    probes = _window_probes(segments, plan) or _epoch_probes(segments, plan)
     return {
         "id": trial.trial_id,
         "number": trial.number,
@@ -66,7 +52,10 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
         "processes": len({s.process or -s.index - 1 for s in segments}),
         "epochs": len(epochs),
         "segments": len(segments),
-        "probe_epochs": sum(1 for s in segments if s.role is Role.PROBE) if probing else 0,
+        "probe_epochs": sum(1 for s in segments if s.role is Role.PROBE and s.epochs)
+        if probing
+        else 0,
+        "probe_windows": len(window.window_runs(segments)) if probing else 0,
         "recognition": trial.recognition,
         "profile": next((s.profile for s in segments if s.profile), None),
         "accuracy": epochs[-1].accuracy if epochs and trial.status == "done" else None,
@@ -80,6 +69,50 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
     }
 
 
+def _epoch_probes(segments: list[SegmentRecord], plan: TrialPlan) -> list[dict[str, Any]]:
+    probes = []
+    for seg, p in zip(
+        (s for s in segments if s.role is Role.PROBE), plan.probes(segments), strict=False
+    ):
+        epoch = seg.epochs[0] if seg.ok and seg.epochs else None
+        entry: dict[str, Any] = {
+            "setting": p.setting.as_dict(),
+            "epoch": epoch.epoch if epoch else None,
+            "how": "new process" if _new_process(seg, segments) else "live",
+            "epoch_s": _round(epoch.duration_s if epoch else None),
+            "steady_s": _round(p.epoch_s),  # what the choice compared (warm pace)
+            "energy_j": _round(p.energy_j),
+            "energy_source": p.energy_source,
+        }
+        if p.error:
+            entry["error"] = p.error
+        probes.append(entry)
+    return probes
+
+
+def _window_probes(segments: list[SegmentRecord], plan: TrialPlan) -> list[dict[str, Any]]:
+    """Window probes, one entry per window (its chunks together); the epoch figures are the
+    window's pace over a whole epoch, as the choice compared them."""
+    runs = window.window_runs(segments)
+    if not runs:
+        return []
+    probes = []
+    for run, p in zip(runs, plan.probes(segments), strict=False):
+        entry: dict[str, Any] = {
+            "setting": p.setting.as_dict(),
+            "epoch": run[-1].window.epoch if run[-1].window else None,
+            "how": "window",
+            "steady_s": _round(p.epoch_s),
+            "energy_j": _round(p.energy_j),
+            "energy_source": p.energy_source,
+            "window": window.summary(run),
+        }
+        if p.error:
+            entry["error"] = p.error
+        probes.append(entry)
+    return probes
+
+
 def switches(segments: list[SegmentRecord]) -> list[dict[str, Any]]:
     """Each change of setting within the trial: live (same process) or restart (a new one),
     with what it cost."""
@@ -89,17 +122,18 @@ def switches(segments: list[SegmentRecord]) -> list[dict[str, Any]]:
         if before.setting == after.setting:
             continue
         live = after.process != 0 and after.process == before.process
-        out.append(
-            {
-                "epoch": before.epochs[-1].epoch if before.epochs else None,
-                "from": before.setting.as_dict(),
-                "to": after.setting.as_dict(),
-                "how": ApplyMode.LIVE.value if live else ApplyMode.RESTART.value,
-                # live: the pause until the job ran at the new setting; restart: the new
-                # process's time outside epochs (its start-up, and its own save at its end)
-                "overhead_s": _round(after.switch_s if live else after.startup_s),
-            }
-        )
+        entry: dict[str, Any] = {
+            "epoch": before.epochs[-1].epoch if before.epochs else None,
+            "from": before.setting.as_dict(),
+            "to": after.setting.as_dict(),
+            "how": ApplyMode.LIVE.value if live else ApplyMode.RESTART.value,
+            # live: the pause until the job ran at the new setting; restart: the new
+            # process's time outside epochs (its start-up, and its own save at its end)
+            "overhead_s": _round(after.switch_s if live else after.startup_s),
+        }
+        if before.window is not None and not before.epochs:  # after a window, inside an epoch
+            entry["epoch"], entry["inside_epoch"] = before.window.epoch, True
+        out.append(entry)
     return out
 
 

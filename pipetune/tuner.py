@@ -333,7 +333,9 @@ class Tuner:
         how: ApplyMode,
         process: int,
         why: str = "",
+        inside: bool = False,
     ) -> None:
+        """A change of setting after `epoch`, or inside it (after a window of iterations)."""
         self._journal(
             "switch",
             trial=trial.trial_id,
@@ -341,11 +343,11 @@ class Tuner:
             how=how.value,
             **{"from": before.as_dict(), "to": after.as_dict()},
             process=process,
+            **({"inside_epoch": True} if inside else {}),
         )
         because = f" ({why})" if why else ""
-        self.progress.note(
-            f"{trial.trial_id}: {before} → {after} after epoch {epoch}: {how}{because}"
-        )
+        where = f"inside epoch {epoch}" if inside else f"after epoch {epoch}"
+        self.progress.note(f"{trial.trial_id}: {before} → {after} {where}: {how}{because}")
 
     # ------------------------------------------------------------------ helpers
 
@@ -389,6 +391,7 @@ class Tuner:
                 pause.energy,
                 profile=pause.profile,
                 process=process,
+                window=pause.window,
             )
             pending.append(so_far)
             if so_far.index == 0 and self.recognition is not None and trial.recognition is None:
@@ -407,12 +410,18 @@ class Tuner:
                     to=to,
                     role=decision.role.value,
                     why=decision.why,
+                    **({"iterations": decision.iterations} if decision.iterations else {}),
                 )
             )
             epoch = pause.epochs[-1].epoch if pause.epochs else 0
+            inside = pause.window is not None and not pause.epochs
+            if inside and pause.window is not None:
+                epoch = pause.window.epoch
             if decision.setting is not None and decision.setting != pause.setting:
                 how, why = ApplyMode.LIVE, decision.why
-                self._switch(trial, pause.setting, decision.setting, epoch, how, process, why)
+                self._switch(
+                    trial, pause.setting, decision.setting, epoch, how, process, why, inside
+                )
             elif decision.go_on:
                 self.progress.note(f"{trial.trial_id}: {decision.why}")
             return decision
@@ -521,6 +530,7 @@ def segment_records(index: int, process: int, result: SegmentResult) -> list[Seg
             profile=stint.profile,
             process=process,
             switch_s=stint.switch_s,
+            window=stint.window,
         )
         for i, stint in enumerate(result.stints)
     ]

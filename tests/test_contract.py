@@ -48,9 +48,10 @@ def test_an_event_round_trips_through_one_tagged_line():
     assert parsed["system"] == {"cores": 2, "cpus": [0, 1]}
     for other in (contract.start_event("app-1", 0, {"a": 1}, seed=3), contract.end_event(4, "/c")):
         assert parse_event(format_event(other)) == other
-    assert parse_event("   " + format_event(contract.pause_event(2))) == {
+    assert parse_event("   " + format_event(contract.pause_event(2, 130))) == {
         "event": "pause",
         "epoch": 2,
+        "iteration": 130,
     }
 
 
@@ -106,9 +107,11 @@ def test_a_decision_round_trips_through_its_file(tmp_path: Path):
     assert read_decision(path, 1) == decision
     assert json.loads(path.read_text()) == {
         "epoch": 1,
+        "iteration": 0,
         "continue": True,
         "live": {"cores": 1},
         "pause_after": 2,
+        "iterations": 0,
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["decision.json"]  # no temp file left
     stop = Decision(3, False)
@@ -167,7 +170,34 @@ def test_await_decision_announces_the_pause_and_waits(tmp_path: Path, capsys):
     write_decision(path, Decision(4, True, {"cores": 2}))
     assert await_decision(path, 4, timeout_s=1.0) == Decision(4, True, {"cores": 2})
     lines = capsys.readouterr().out.splitlines()
-    assert [parse_event(line) for line in lines] == [{"event": "pause", "epoch": 4}] * 2
+    assert [parse_event(line) for line in lines] == [
+        {"event": "pause", "epoch": 4, "iteration": 0}
+    ] * 2
+
+
+def test_a_pause_inside_an_epoch_is_named_by_its_iteration_too(tmp_path: Path, capsys):
+    path = tmp_path / "decision.json"
+    window = Decision(4, True, {"cores": 1}, iteration=280, iterations=19)
+    write_decision(path, window)
+    # the answer to the pause at the epoch's end (iteration 252) is not this one's
+    assert await_decision(path, 4, timeout_s=0.05, iteration=252) is None
+    assert await_decision(path, 4, timeout_s=1.0, iteration=280) == window
+    assert Decision.from_json(window.to_json()).iterations == 19
+    with pytest.raises(ValueError):
+        Decision.from_json('{"epoch": 4, "continue": true, "iterations": -3}')
+    events = [parse_event(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["iteration"] for e in events if e] == [252, 280]
+
+
+def test_a_window_event_carries_each_iteration_and_the_epoch_size():
+    event = contract.window_event(2, [0.123456, 0.1], epoch_iterations=63, system={"cores": 1})
+    assert parse_event(format_event(event)) == {
+        "event": "window",
+        "epoch": 2,
+        "iteration_s": [0.12346, 0.1],
+        "epoch_iterations": 63,
+        "system": {"cores": 1},
+    }
 
 
 # ----------------------------------------------------------------------------- checkpoint

@@ -65,7 +65,9 @@ def probe(
 
 def cores_plan(epochs: int = 4, **probing: Any) -> PipelinedPlan:
     """Candidates cores=1 (the default) then cores=2, memory fixed, cores live."""
-    return PipelinedPlan(epochs, [C1, C2], ProbingConfig(**probing), live=LIVE, widest=C2)
+    return PipelinedPlan(
+        epochs, [C1, C2], ProbingConfig(**{"window": "epoch", **probing}), live=LIVE, widest=C2
+    )
 
 
 def test_a_live_trial_is_one_process_launched_at_the_widest_cores():
@@ -143,7 +145,7 @@ def test_a_slower_candidate_keeps_the_default_without_a_re_measure():
 
 
 def test_live_candidates_are_probed_before_restart_ones():
-    plan = PipelinedPlan(5, [C2, MEM, C1], ProbingConfig(), live=LIVE)
+    plan = PipelinedPlan(5, [C2, MEM, C1], ProbingConfig(window="epoch"), live=LIVE)
     assert [c.label() for c in plan.candidates] == [
         "cores=2,memory=2g",
         "cores=1,memory=2g",
@@ -153,7 +155,9 @@ def test_live_candidates_are_probed_before_restart_ones():
 
 def memory_plan(epochs: int, **probing: Any) -> PipelinedPlan:
     """Default cores=2,2g, then memory 1g: a restart candidate."""
-    return PipelinedPlan(epochs, [C2, MEM], ProbingConfig(**probing), live=LIVE, widest=C2)
+    return PipelinedPlan(
+        epochs, [C2, MEM], ProbingConfig(**{"window": "epoch", **probing}), live=LIVE, widest=C2
+    )
 
 
 def test_a_restart_candidate_that_cannot_pay_is_not_probed_and_says_why():
@@ -181,7 +185,7 @@ def test_a_finished_trial_still_says_which_candidates_were_not_probed():
 def test_not_probed_says_why_as_it_stood_when_the_candidate_was_passed_over():
     """A default measured again after the live probes does not change why the restart
     candidate was left out: the epochs left when it was next in line."""
-    plan = PipelinedPlan(4, [C2, C1, MEM], ProbingConfig(), live=LIVE, widest=C2)
+    plan = PipelinedPlan(4, [C2, C1, MEM], ProbingConfig(window="epoch"), live=LIVE, widest=C2)
     history = [probe(0, C2, 7.5, 4.7, startup=12.0), probe(1, C1, 5.4, 4.2)]
     recheck = plan.next_segment(history)
     assert recheck is not None and (recheck.setting, recheck.role) == (C2, Role.PROBE)
@@ -327,10 +331,11 @@ def test_a_paused_process_has_no_profile_unless_asked():
     assert [s.profile for s in result.stints] == [None, None]
 
 
-def live_config(tmp_path: Path) -> Any:
+def live_config(tmp_path: Path, window: str = "epoch") -> Any:
     conf = {
         "systemParameters": {"cores": ["1", "2"], "memory": ["2g"]},
         "search": {"trials": 1, "epochs": 4, "seed": 0},
+        "probing": {"window": window},
     }
     return load_config(write_project(tmp_path, conf))
 
@@ -373,6 +378,64 @@ def test_the_tuner_runs_a_live_trial_in_one_process(tmp_path: Path):
     ]
     decisions = [(d["go_on"], d["to"], d["role"]) for d in events if d["type"] == "decision"]
     assert decisions == [(True, C2.as_dict(), "probe"), (True, C2.as_dict(), "train")]
+
+
+def test_window_probes_run_inside_epoch_2_of_the_one_process(tmp_path: Path):
+    # Epoch 1 warms up at the launch setting (cores=2); in epoch 2 cores=2 is measured first
+    # (no switch), then the default cores=1, slower though later: no re-measure; the rest
+    # of epoch 2 and epochs 3-4 train at cores=2. 1,000 samples at batch 64: 16 iterations
+    # an epoch; 0.3 × 16 = 4 is less than the least a window takes (3 warm-up + 2 measured).
+    config = live_config(tmp_path, window="iterations")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    backend = ReplayBackend(live_trace(), "lenet5")
+    tuner = Tuner(
+        config,
+        Mode.PIPETUNE,
+        backend,
+        NullStore(),
+        Progress(quiet=True),
+        run_dir,
+        "trace",
+        configs=[HP],
+    )
+    [trial] = tuner.run()["trials"]
+    assert trial["processes"] == 1 and trial["epochs"] == 4 and trial["probe_epochs"] == 0
+    assert trial["system"]["chosen"] == C2.as_dict() and trial["system"]["source"] == "probed"
+    probes = trial["system"]["probes"]
+    assert [(p["setting"]["cores"], p["how"], p["epoch"]) for p in probes] == [
+        ("2", "window", 2),
+        ("1", "window", 2),
+    ]
+    pace = {C1: (WARM[C1] + 0.2) / 16, C2: (WARM[C2] + 0.2) / 16}
+    for p in probes:
+        w = p["window"]
+        assert (w["iterations"], w["warmup_iterations"], w["chunks"]) == (2, 3, 1)
+        assert w["s_per_iteration"] == pytest.approx(pace[SystemSetting.of(p["setting"])])
+        assert p["steady_s"] == pytest.approx(16 * w["s_per_iteration"], rel=1e-3)
+    hops = [
+        (s["from"]["cores"], s["to"]["cores"], s.get("inside_epoch"))
+        for s in trial["system"]["switches"]
+    ]
+    assert hops == [("2", "1", True), ("1", "2", True)]
+    # epoch 2 costs its windows plus the rest (6 of 16 iterations) at cores=2
+    windows = 5 * pace[C2] + 5 * pace[C1]
+    epoch2 = windows + 6 / 16 * (WARM[C2] + 0.2) + 1.0
+    warm = epoch2 + sum(WARM[C2] + 0.1 * e + 1.0 for e in (3, 4))
+    switches = 2 * 0.5
+    assert trial["time"]["total_s"] == pytest.approx(
+        STARTUP[C2] + COLD[C2] + 1.0 + warm + switches, abs=1e-3
+    )
+    events = read_events(run_dir / "journal.jsonl")
+    done = [e for e in events if e["type"] == "segment_done"]
+    assert [(d["role"], len(d["epochs"]), bool(d["window"])) for d in done] == [
+        ("warmup", 1, False),
+        ("probe", 0, True),
+        ("probe", 0, True),
+        ("train", 3, False),
+    ]
+    asked = [d.get("iterations", 0) for d in events if d["type"] == "decision"]
+    assert asked == [5, 5, 0]
 
 
 def test_a_trace_without_live_restarts_at_each_change(tmp_path: Path):

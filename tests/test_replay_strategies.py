@@ -58,7 +58,7 @@ def test_offline_runs_every_strategy_with_the_same_seeds(setup):
         sources = {t["system"]["source"] for t in o.summary["trials"]}
         expected = {"v1": "default", "v2": "searched", "pipetune": "probed", "oracle": "oracle"}
         assert sources == {expected[strategy]}
-        assert (o.probe_epochs > 0) == (strategy == "pipetune")
+        assert (o.probe_epochs + o.probe_windows > 0) == (strategy == "pipetune")
     assert oracle_violations(trace, config, outcomes) == []
     rows = summarise(outcomes)
     v1_rows = [r for r in rows if r["strategy"] == "v1"]
@@ -130,7 +130,7 @@ def test_live_replay_chooses_on_the_warm_numbers_it_probed(setup):
     # one here. The choice is select_best over each setting's latest measurement.
     trace, config, _ = setup
     assert trace.live(trace.workloads()[0]) == frozenset({"cores"})
-    probing = dataclasses.replace(config.probing, switch="always")
+    probing = dataclasses.replace(config.probing, switch="always", window="epoch")
     config = dataclasses.replace(config, probing=probing)
     for workload in trace.workloads():
         o = replay_job(trace, workload, config, "pipetune", 2)
@@ -152,6 +152,37 @@ def test_live_replay_chooses_on_the_warm_numbers_it_probed(setup):
             assert {s["how"] for s in trial["system"]["switches"]} == {"live"}
 
 
+def test_window_replay_probes_inside_epoch_2_at_the_recorded_pace(setup):
+    # Window probes: epoch 1 warms up at the launch setting (cores=2, the widest), then the
+    # default and cores=1 run windows inside epoch 2 at the pace the trace recorded for epoch 2
+    # under each; without noise every window is as long as its minimum and the choice is the
+    # faster pace. The windows' time is inside epoch 2, which ends at the chosen setting.
+    trace, config, _ = setup
+    config = dataclasses.replace(config, probing=dataclasses.replace(config.probing))
+    assert config.probing.window == "iterations"
+    workload = trace.workloads()[0]
+    o = replay_job(trace, workload, config, "pipetune", 2)
+    for trial in o.summary["trials"]:
+        key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
+        assert trial["processes"] == 1 and trial["probe_epochs"] == 0
+        probes = trial["system"]["probes"]
+        assert probes and {p["how"] for p in probes} == {"window"}
+        assert {p["epoch"] for p in probes} == {2}
+        paces = {}
+        for p in probes:
+            setting = SystemSetting.of(p["setting"])
+            row = trace.epochs(workload, key, setting)[1]
+            per_epoch = -(-row.samples // trial["hyperparameters"]["batch_size"])
+            w = p["window"]
+            assert w["s_per_iteration"] == pytest.approx(row.steady_s / per_epoch, rel=1e-3)
+            assert w["iterations"] == config.probing.window_min
+            assert w["warmup_iterations"] == config.probing.window_warmup
+            assert w["rel_error"] == 0.0  # no noise, no spread
+            paces[setting] = w["s_per_iteration"]
+        assert SystemSetting.of(trial["system"]["chosen"]) == min(paces, key=paces.__getitem__)
+        assert trial["time"]["probe_s"] > 0
+
+
 def test_online_recognition_learns_then_hits_and_counts_false_hits(setup):
     trace, config, _ = setup
     services = Services(trace, config)
@@ -170,7 +201,7 @@ def test_online_recognition_learns_then_hits_and_counts_false_hits(setup):
     assert v1.p95_response_s >= v1.mean_service_s
     # pipetune without its model's hits costs what probing costs
     probing = Services(trace, config).fixed("pipetune", jobs[0].workload, jobs[0].seed)
-    assert probing.probe_epochs > 0
+    assert probing.probe_epochs + probing.probe_windows > 0
 
 
 def test_one_slot_serves_first_come_first_served(setup):

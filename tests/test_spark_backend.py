@@ -138,6 +138,53 @@ def test_a_live_switch_moves_every_thread_and_the_engine(tmp_path: Path) -> None
     assert "local[2]" in log and "live cores=2" in log and "live cores=1" in log
 
 
+def test_window_probes_pause_inside_epochs_and_leave_the_epochs_as_they_were(
+    tmp_path: Path,
+) -> None:
+    """600 samples at batch 32: 19 iterations an epoch. After epoch 1, windows of 5 (at
+    cores=1), 7 and 10 iterations (at cores=2; the last one runs over epoch 2's end) pause
+    inside epochs; every epoch is still reported once, validated, with all its 19 iterations,
+    and the job trains on to its end."""
+    backend = backend_for(tmp_path)
+    c1, c2 = SystemSetting.of({"cores": "1"}), SystemSetting.of({"cores": "2"})
+    steps = iter(
+        [
+            Decision(c1, Role.PROBE, 0, "", iterations=5, warmup=2),
+            Decision(c2, Role.PROBE, 0, "", iterations=7, warmup=2),
+            Decision(c2, Role.PROBE, 0, "", iterations=10),
+            Decision(c2, Role.TRAIN),
+        ]
+    )
+    seen: list[EpochReport] = []
+    job = dataclasses.replace(
+        request(tmp_path, "t0", {"cores": "2"}, 3, Role.WARMUP), decide_after=1
+    )
+    result = backend.run_segment(job, lambda e, s, r: seen.append(e), lambda p: next(steps))
+    assert [e.epoch for e in seen] == [1, 2, 3]
+    assert [e.iterations for e in seen] == [19, 19, 19]  # windows take nothing from an epoch
+    assert all(0.0 < e.accuracy <= 1.0 for e in seen) and seen[-1].accuracy > 0.5
+    stints = result.stints
+    assert [(s.role, s.setting.get("cores")) for s in stints] == [
+        (Role.WARMUP, "2"),
+        (Role.PROBE, "1"),
+        (Role.PROBE, "2"),
+        (Role.PROBE, "2"),
+        (Role.TRAIN, "2"),
+    ]
+    windows = [s.window for s in stints[1:4]]
+    assert all(w is not None for w in windows)
+    assert [len(w.iteration_s) for w in windows if w] == [5, 7, 10]
+    assert [w.warmup for w in windows if w] == [2, 2, 0]
+    assert [w.epoch for w in windows if w] == [2, 2, 3]  # the last one ended in epoch 3
+    assert [w.system["cores"] for w in windows if w] == [1, 2, 2]
+    assert [[e.epoch for e in s.epochs] for s in stints] == [[1], [], [], [2], [3]]
+    assert all(w.energy.joules > 0 for w in windows if w)
+    assert all(s.switch_s < 2.0 for s in stints[1:])  # live: no restart
+    meta = json.loads((tmp_path / "t0" / "checkpoint" / "meta.json").read_text())
+    assert meta["epochs_done"] == 3
+    assert meta["optimizer_state"]["neval"] == 3 * 19 + 1  # BigDL counts from 1
+
+
 def test_standalone_cluster_runs_a_segment_on_executors(tmp_path: Path) -> None:
     with standalone_cluster(tmp_path) as master:
         backend = backend_for(

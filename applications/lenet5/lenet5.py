@@ -500,6 +500,147 @@ class LiveEngine:
         return {"cores": self.cores(), "cpus": sorted(os.sched_getaffinity(0))}
 
 
+class TrainingLoop:
+    """The epochs of one process, with the pauses the launcher asks for.
+
+    Each `optimize()` call trains to the end of the epoch in progress, or to the end of a
+    window of iterations inside it when a decision asked for one (BigDL stops at an iteration
+    trigger and the next call goes on from there: its epoch, record count and learning-rate
+    step live in the optimizer's state, so an epoch split by windows is validated, counted and
+    reported once, when it ends, as if nothing had happened). BigDL draws a new random start
+    in its shuffled order at each call, so the rest of a split epoch may see some samples twice
+    and others not at all, as a BigDL job resumed mid-epoch does.
+    """
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        opt: Any,
+        model: Any,
+        val: Any,
+        summary: Any,
+        engine: LiveEngine,
+        hp: dict[str, Any],
+        samples: int,
+    ) -> None:
+        self.args = args
+        self.opt = opt
+        self.model = model
+        self.val = val
+        self.summary = summary
+        self.engine = engine
+        self.hp = hp
+        self.samples = samples
+        self.epoch_iterations = -(-samples // args.batchSize)  # BigDL's iterations per epoch
+        self.decisions = Path(args.decisionFile) if args.decisionFile else None
+        # the epoch in progress: its training seconds, iteration times and losses so far
+        self.train_s = 0.0
+        self.seconds: list[float] = []
+        self.losses: list[float] = []
+
+    def run(self, start_epoch: int, step: int) -> int:
+        """Train to `--epochs` more epochs (or a decision to stop); the epochs done."""
+        from bigdl.dllib.optim.optimizer import MaxEpoch, MaxIteration, TriggerOr
+
+        epoch, last_epoch = start_epoch, start_epoch + self.args.epochs
+        # With a decision file the launcher sets what is live (cores) before the first epoch,
+        # then pauses wherever its last decision asked: after a number of epochs or iterations.
+        pause_epoch = start_epoch if self.decisions is not None else 0
+        window_end, window = 0, None  # the step a window ends at, and its iteration times
+        paused = self.decisions is not None
+        while True:
+            if paused:
+                if window is not None:
+                    in_progress = epoch + (1 if self.seconds else 0)
+                    emit(
+                        contract.window_event(
+                            in_progress,
+                            window,
+                            epoch_iterations=self.epoch_iterations,
+                            system=self.engine.in_force(),
+                        )
+                    )
+                decision = self._decide(epoch, step)
+                if decision is None:
+                    break
+                window_end = step + decision.iterations if decision.iterations else 0
+                window = [] if decision.iterations else None
+                pause_epoch = epoch + decision.pause_after if decision.pause_after else 0
+            if epoch >= last_epoch:
+                break
+            # BigDL counts epochs from 1 and stops once state("epoch") > MaxEpoch's bound,
+            # and once its iteration count ("neval", from 1) is past MaxIteration's.
+            trigger = MaxEpoch(epoch + 1)
+            if window_end:
+                trigger = TriggerOr(trigger, MaxIteration(window_end))
+            self.opt.set_end_when(trigger)
+            t0 = time.perf_counter()
+            self.opt.optimize()
+            self.train_s += time.perf_counter() - t0
+            iterations, step = epoch_iterations(self.summary, step, self.args.batchSize)
+            self.seconds += iterations.seconds
+            self.losses += iterations.loss
+            if window is not None:
+                window += iterations.seconds
+            if self._epoch_ended(epoch):
+                epoch += 1
+                self._report_epoch(epoch)
+            if window_end:
+                paused = step >= window_end
+            else:
+                paused = bool(pause_epoch) and epoch == pause_epoch and not self.seconds
+            if epoch >= last_epoch and not paused:
+                break
+        return epoch
+
+    def _decide(self, epoch: int, step: int) -> contract.Decision | None:
+        """The launcher's decision at this pause, applied; None to stop here."""
+        assert self.decisions is not None
+        decision = contract.await_decision(
+            self.decisions, epoch, self.args.decisionTimeout, iteration=step
+        )
+        if decision is None:
+            print(f"lenet5: no decision after epoch {epoch}; stopping", file=sys.stderr)
+            return None
+        if not decision.go_on:
+            return None
+        refused = self.engine.apply(decision.live)
+        if refused:
+            emit(contract.refused_event(epoch, refused))
+            return None
+        return decision
+
+    def _epoch_ended(self, epoch: int) -> bool:
+        """Whether the optimizer's state has moved past epoch `epoch` + 1 (counted from 1)."""
+        method = self.opt.value.optimMethods().values().head()
+        return (_optim_state(method)["epoch"] or 0) > epoch + 1
+
+    def _report_epoch(self, epoch: int) -> None:
+        from bigdl.dllib.optim.optimizer import Top1Accuracy
+
+        t0 = time.perf_counter()
+        accuracy = float(
+            self.model.evaluate(self.val, EVAL_BATCH_SIZE, [Top1Accuracy()])[0].result
+        )
+        eval_s = time.perf_counter() - t0
+        loss = float(np.mean(self.losses)) if self.losses else float("nan")
+        emit(
+            contract.epoch_event(
+                epoch,
+                self.train_s,
+                accuracy,
+                self.hp,
+                eval_s=eval_s,
+                loss=loss,
+                samples=self.samples,
+                system=self.engine.in_force(),
+                iterations=len(self.seconds),
+                iteration_s=[round(t, 5) for t in self.seconds],
+            )
+        )
+        self.train_s, self.seconds, self.losses = 0.0, [], []
+
+
 # ------------------------------------------------------------------------------- main
 
 # The BigDL jar bundles a log4j2-test.xml, which log4j2 prefers over Spark's defaults: it
@@ -571,7 +712,6 @@ def run(args: argparse.Namespace) -> None:
             MaxEpoch,
             Optimizer,
             OptimMethod,
-            Top1Accuracy,
             TrainSummary,
         )
         from bigdl.dllib.utils.common import RNG, callBigDlFunc, get_node_and_core_number
@@ -642,6 +782,7 @@ def run(args: argparse.Namespace) -> None:
                 train_samples=n_train,
                 val_samples=n_val,
                 data_source=plan.source,
+                windows=True,  # it can pause inside an epoch (TrainingLoop)
             )
         )
         steps = ", ".join(f"{name} {t - marks[i][1]:.2f}s" for i, (name, t) in enumerate(marks[1:]))
@@ -654,60 +795,8 @@ def run(args: argparse.Namespace) -> None:
             )
 
         engine = LiveEngine(sc, args.batchSize, nodes)
-        last_step = max(0, (restored["neval"] or 1) - 1)
-        epochs_done = start_epoch
-        last_epoch = start_epoch + args.epochs
-        decisions = Path(args.decisionFile) if args.decisionFile else None
-        # With a decision file, the launcher sets what is live (cores) before the first epoch,
-        # and then wherever its last decision asked for the next pause.
-        next_pause = start_epoch if decisions is not None else 0
-        epoch = start_epoch
-        while True:
-            if epoch == next_pause and decisions is not None:
-                decision = contract.await_decision(decisions, epoch, args.decisionTimeout)
-                if decision is None:
-                    print(f"lenet5: no decision after epoch {epoch}; stopping", file=sys.stderr)
-                    break
-                if not decision.go_on:
-                    break
-                refused = engine.apply(decision.live)
-                if refused:
-                    emit(contract.refused_event(epoch, refused))
-                    break
-                next_pause = epoch + decision.pause_after if decision.pause_after else 0
-            if epoch >= last_epoch:
-                break
-            epoch += 1
-            # BigDL counts epochs from 1 and stops once state("epoch") > MaxEpoch's bound.
-            opt.set_end_when(MaxEpoch(epoch))
-            t0 = time.perf_counter()
-            opt.optimize()
-            duration = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            accuracy = float(model.evaluate(val, EVAL_BATCH_SIZE, [Top1Accuracy()])[0].result)
-            eval_s = time.perf_counter() - t0
-            iterations, last_step = epoch_iterations(summary, last_step, args.batchSize)
-            loss = float(np.mean(iterations.loss)) if iterations.loss else None
-            if loss is None:  # summary unreadable: fall back to the last iteration's loss
-                value = optim_method.state().get("Loss")
-                loss = float(value.get()) if value.isDefined() else float("nan")
-            emit(
-                contract.epoch_event(
-                    epoch,
-                    duration,
-                    accuracy,
-                    hp,
-                    eval_s=eval_s,
-                    loss=loss,
-                    samples=n_train,
-                    system=engine.in_force(),
-                    iterations=len(iterations.loss),
-                    iteration_s=iterations.durations(),
-                )
-            )
-            epochs_done = epoch
-            if epoch >= last_epoch:
-                break
+        loop = TrainingLoop(args, opt, model, val, summary, engine, hp, n_train)
+        epochs_done = loop.run(start_epoch, max(0, (restored["neval"] or 1) - 1))
 
         driver_method = opt.value.optimMethods().values().head()
         new_meta = {

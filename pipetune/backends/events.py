@@ -12,7 +12,7 @@ import statistics
 from typing import Any
 
 from pipetune.contract import EventError
-from pipetune.records import Energy, EpochReport
+from pipetune.records import Energy, EpochReport, WindowReport
 
 
 def epoch_report(event: dict[str, Any], energy: Energy) -> EpochReport:
@@ -40,7 +40,35 @@ def epoch_report(event: dict[str, Any], energy: Energy) -> EpochReport:
         energy=energy,
         steady_s=steady_epoch_s(event.get("iteration_s")),
         system=dict(system) if isinstance(system, dict) else {},
+        iterations=_count(event.get("iterations")),
     )
+
+
+def window_report(event: dict[str, Any], warmup: int, energy: Energy) -> WindowReport:
+    """Validate a "window" event; `warmup` is how many of its first iterations the decision
+    that asked for it did not mean to measure."""
+    seconds = event.get("iteration_s")
+    try:
+        epoch = int(event["epoch"])
+        per_epoch = int(event["epoch_iterations"])
+        times = tuple(float(t) for t in seconds) if isinstance(seconds, list) else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EventError(f"window event lacks a valid {exc}: {event}") from None
+    if times is None or epoch < 1 or per_epoch < 1 or any(t <= 0 for t in times):
+        raise EventError(f"window event out of range: {event}")
+    system = event.get("system")
+    return WindowReport(
+        epoch=epoch,
+        iteration_s=times,
+        warmup=min(warmup, len(times)),
+        epoch_iterations=per_epoch,
+        energy=energy,
+        system=dict(system) if isinstance(system, dict) else {},
+    )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def steady_epoch_s(iteration_s: Any) -> float | None:

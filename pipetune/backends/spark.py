@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from pipetune import contract, lifeline
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
-from pipetune.backends.events import echo_mismatches, epoch_report
+from pipetune.backends.events import echo_mismatches, epoch_report, window_report
 from pipetune.backends.live import LiveSettings
 from pipetune.config import AppConfig, executor_layout
 from pipetune.contract import EventError, parse_event
@@ -37,6 +37,7 @@ from pipetune.records import (
     SegmentResult,
     Stint,
     SystemSetting,
+    WindowReport,
 )
 from pipetune.spark_env import SparkEnvironment
 from pipetune.telemetry.energy_source import EnergySource, Mark, SegmentEnergy
@@ -269,6 +270,9 @@ class _SegmentRun:
         self.placed = False
         self.stopped = False
         self.ended = False
+        self.windows = False  # the app can pause inside an epoch (its `start` says so)
+        self.window: WindowReport | None = None  # the window just reported, before its pause
+        self.warmup = 0  # of the window asked for: its first iterations not measured
 
     # ------------------------------------------------------------------ events
 
@@ -276,13 +280,16 @@ class _SegmentRun:
         kind = event["event"]
         if kind == contract.START:
             self.app_id = str(event.get("app_id", ""))
+            self.windows = event.get("windows") is True
             self.last = self.meter.mark()
             if not takes_decisions(self.request):
                 self._begin_profile()
         elif kind == contract.PAUSE:
-            self._pause(int(event.get("epoch", -1)))
+            self._pause(int(event.get("epoch", -1)), int(event.get("iteration") or 0))
         elif kind == contract.EPOCH:
             self._epoch(event)
+        elif kind == contract.WINDOW:
+            self._window(event)
         elif kind == contract.REFUSED:
             self.stint_error = f"the app refused {self.setting}: {event.get('reason')}"
         elif kind == contract.END:
@@ -299,14 +306,26 @@ class _SegmentRun:
         self.epochs.append(report)
         self.on_epoch(report, self.setting, self.role)
 
-    def _pause(self, epoch: int) -> None:
+    def _window(self, event: dict[str, Any]) -> None:
+        now = self.meter.mark()
+        self.window = window_report(event, self.warmup, self.meter.between(self.boundary, now))
+        if self.expected:
+            wrong = [
+                f"system {k}: in force should be {v!r}, app echoed {self.window.system.get(k)!r}"
+                for k, v in self.expected.items()
+                if self.window.system.get(k) != v
+            ]
+            if wrong:
+                raise EventError("the app did not receive what was sent: " + "; ".join(wrong))
+
+    def _pause(self, epoch: int, iteration: int) -> None:
         started = time.monotonic()
         if not self.placed:  # the pause right after start: put the segment's setting in force
             self.placed = True
             decision = Decision(self.setting, self.role, self.request.decide_after)
             if not self._put_in_force(self.setting, initial=True):
                 decision = Decision(None, why=self.stint_error or "")
-            self._answer(epoch, decision)
+            self._answer(epoch, iteration, decision)
             self._begin_profile()
             return
         if self.stopped:
@@ -319,6 +338,7 @@ class _SegmentRun:
             max(0.0, now.at - self.boundary.at),
             self.meter.between(self.boundary, now),
             self.profile if not self.stints else None,
+            self.window,
         )
         if self.decide is None:  # nobody to ask: go on as launched
             decision = Decision(self.setting, self.role, 0)
@@ -338,7 +358,7 @@ class _SegmentRun:
             decision = Decision(None, why="the setting could not be put in force")
         if decision.setting is not None:
             self.setting, self.role = decision.setting, decision.role
-        self._answer(epoch, decision)
+        self._answer(epoch, iteration, decision)
         self.switch_s = time.monotonic() - started
 
     def _put_in_force(self, setting: SystemSetting, initial: bool) -> bool:
@@ -353,9 +373,13 @@ class _SegmentRun:
         self.expected = live.expected_echo(setting)
         return True
 
-    def _answer(self, epoch: int, decision: Decision) -> None:
+    def _answer(self, epoch: int, iteration: int, decision: Decision) -> None:
         live = self.backend.live.app_values(decision.setting) if decision.setting else {}
-        answer = contract.Decision(epoch, decision.go_on, live, decision.pause_after)
+        pause_after, iterations = decision.pause_after, decision.iterations
+        if iterations and not self.windows:  # the app pauses only between epochs: one epoch
+            pause_after, iterations = 1, 0
+        self.warmup = decision.warmup if iterations else 0
+        answer = contract.Decision(epoch, decision.go_on, live, pause_after, iteration, iterations)
         contract.write_decision(decision_path(self.request), answer)
         self.stopped = not decision.go_on
 
@@ -365,6 +389,7 @@ class _SegmentRun:
         self.stints.append(self._stint(self.boundary, now))
         self.boundary = now
         self.epochs = []
+        self.window = None
         self.switch_s = 0.0
 
     def _stint(self, a: Mark, b: Mark) -> Stint:
@@ -378,6 +403,7 @@ class _SegmentRun:
             self.profile if not self.stints else None,
             self.switch_s,
             self.stint_error,
+            self.window,
         )
 
     def _failed_stint(self, decision: Decision) -> Stint:

@@ -34,6 +34,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.probing import window_plan
 from pipetune.probing.measure import latest, needs_recheck, probe_result
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import Decision, Role, SegmentRecord, SettingSource, SystemSetting
@@ -149,6 +150,15 @@ class PipelinedPlan(TrialPlan):
         # are that setting's measured epoch_s / energy_j, for the when-it-pays test.
         self.recognized: SystemSetting | None = None
         self.recognized_values: dict[str, float] = {}
+        # Window probes (probing/window_plan.py): the live candidates, the default first,
+        # each over a window of iterations after a warm-up epoch at the launch setting.
+        live_ones = [c for c in self.candidates if self.reachable(self.default, c)]
+        others = [c for c in dict.fromkeys(live_ones) if c != self.default]
+        self.windows = probing.window == "iterations" and bool(others)
+        self.windowed = [self.default, *others] if self.windows else []
+        # measured in this order: the warm-up's setting first (no switch), then the others
+        warm = self._launch(self.default) or self.default
+        self.window_order = sorted(self.windowed, key=lambda c: c != warm)
 
     def recognize(self, setting: SystemSetting, values: dict[str, float]) -> None:
         """A journaled recognition hit: settle on `setting` after the profiling epoch."""
@@ -164,6 +174,8 @@ class PipelinedPlan(TrialPlan):
     def phase(self, history: list[SegmentRecord]) -> Phase:
         if epochs_done(history) >= self.epochs:
             return Phase.DONE
+        if self.windowing(history):
+            return self._window_phase(history)
         probed = [s for s in history if s.role is Role.PROBE]
         if not probed:
             return Phase.PROFILING
@@ -178,6 +190,11 @@ class PipelinedPlan(TrialPlan):
         remaining = self.epochs - epochs_done(history)
         if phase is Phase.DONE:
             return None
+        if self.windowing(history) and phase is not Phase.SETTLED and remaining >= 2:
+            # a new process: its first epoch warms up at the launch setting, then windows
+            launch = self._launch(self.default) or self.default
+            why = f"warm-up epoch at the launch setting {launch}, then window probes"
+            return PlannedSegment(launch, remaining, Role.WARMUP, 1, why=why)
         if phase is Phase.PROFILING:
             return self._probe(self.default, remaining, "profiling at the default")
         step = self._next_probe(history) if phase is Phase.PROBING else None
@@ -187,6 +204,10 @@ class PipelinedPlan(TrialPlan):
         return PlannedSegment(best, remaining, Role.TRAIN, launch=self._launch(best), why=why)
 
     def at_pause(self, history: list[SegmentRecord], running: SystemSetting) -> Decision:
+        if self.windowing(history) and self.phase(history) is Phase.PROBING:
+            step = window_plan.next_step(history, self.window_order, self.probing)
+            if step is not None:
+                return Decision(step.setting, Role.PROBE, 0, step.why, step.iterations, step.warmup)
         planned = self.next_segment(history)
         if planned is None:
             return Decision(None, why="the trial has all its epochs")
@@ -202,6 +223,23 @@ class PipelinedPlan(TrialPlan):
             if kept is not None:
                 return Decision(running, Role.TRAIN, 0, f"{planned.why}, but {kept}")
         return Decision(None, why=f"{planned.why}: restarting there ({needs} needs a restart)")
+
+    def windowing(self, history: list[SegmentRecord]) -> bool:
+        """Window probes, unless the app answered a window with a whole epoch: it cannot pause
+        inside one (its `start` did not say it can), and the plan goes on by epochs."""
+        fallback = any(s.role is Role.PROBE and s.epochs and s.window is None for s in history)
+        return self.windows and not fallback
+
+    def _window_phase(self, history: list[SegmentRecord]) -> Phase:
+        if not history:
+            return Phase.PROFILING
+        if self.recognized is not None or any(s.role is Role.TRAIN for s in history):
+            return Phase.SETTLED
+        if not any(s.role is Role.WARMUP and s.ok and s.epochs for s in history):
+            return Phase.PROFILING
+        if window_plan.next_step(history, self.window_order, self.probing) is not None:
+            return Phase.PROBING
+        return Phase.SETTLED
 
     def _probe(self, setting: SystemSetting, remaining: int, why: str) -> PlannedSegment:
         if self.probing.continuation and remaining > 1:
@@ -269,6 +307,9 @@ class PipelinedPlan(TrialPlan):
         trained = [s for s in history if s.role is Role.TRAIN]
         if trained:
             return trained[-1].setting, f"training on at {trained[-1].setting}"
+        if self.windowing(history):
+            confidence = self.probing.window_confidence
+            return window_plan.choice(history, self.windowed, self.objective, confidence)
         best = select_best(self.probes_for_choice(history), self.objective)
         return best.setting, f"{best.setting} is the best probed setting"
 
@@ -279,18 +320,29 @@ class PipelinedPlan(TrialPlan):
         default)."""
         if self.recognized is not None:
             return []
+        if self.windowing(history):
+            return window_plan.results(history, self.windowed)
         return latest(history)
 
     def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
         """Every probe epoch, in order (a re-measured default appears twice)."""
         if self.recognized is not None:
             return []  # the profiling epoch was training at the default, not a comparison
+        if self.windowing(history):
+            return window_plan.run_results(history)
         return [probe_result(s) for s in history if s.role is Role.PROBE]
 
     def not_probed(self, history: list[SegmentRecord]) -> list[dict[str, str]]:
         if self.recognized is not None or self.phase(history) not in (Phase.SETTLED, Phase.DONE):
             return []
         tried = _probed(history)
+        if self.windowing(history):
+            why = "it needs a restart; window probes are for live parameters only"
+            return [
+                {"setting": c.label(), "why": why if c not in self.windowed else "not reached"}
+                for c in self.candidates
+                if c not in tried
+            ]
         out = []
         for candidate in self.candidates:
             if candidate in tried:
@@ -354,8 +406,7 @@ class PipelinedPlan(TrialPlan):
         if trained:
             return trained[-1].setting, SettingSource.PROBED
         if self.phase(history) is Phase.SETTLED:
-            best = select_best(self.probes_for_choice(history), self.objective)
-            return best.setting, SettingSource.PROBED
+            return self._target(history)[0], SettingSource.PROBED
         return None, SettingSource.PROBED
 
     def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:

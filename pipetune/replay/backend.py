@@ -16,6 +16,12 @@ Semantics (docs/TRACE_FORMAT.md, "Replay"):
     setting, plus the new group's measured `switch_s` (its energy at epoch 1's rate);
   * wall = start-up + Σ(duration + eval) (+ live switches); start-up energy = start-up × the
     energy rate (energy / wall) of the group's epoch 1, labelled with that epoch's source;
+  * a decision that asks for a window of k iterations (a window probe) runs them in the next
+    epoch at the decision's setting: each iteration costs that epoch's recorded steady time
+    (its duration without one) over the epoch's iterations, ceil(samples / batch size) with
+    the batch size from a hyperparameter named like "batch" (100 without one), times its own
+    lognormal(0, noise) factor; energy at that epoch's mean power. When the epoch ends, it
+    costs the windows plus the rest of it, as a share of the epoch under the setting it ends at;
   * optional noise multiplies each epoch's duration, eval and energy by one lognormal(0, noise)
     factor (power unchanged), and a start-up (and its energy) by another. Each factor comes
     from a numpy Generator seeded by (seed, workload, trial, setting, epoch, kind), so a replay
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from typing import Any
 
 import numpy as np
@@ -42,6 +49,7 @@ from pipetune.records import (
     SegmentResult,
     Stint,
     SystemSetting,
+    WindowReport,
 )
 from pipetune.replay.trace import Trace, TraceError, TraceRow, canonical_config
 from pipetune.telemetry.profile import JobProfile
@@ -99,21 +107,34 @@ class ReplayBackend(Backend):
             on_epoch(report, run.setting, run.role)
             if epoch != next_pause or epoch == last:
                 continue
-            pause = run.pause(measured)
-            decision = decide(pause) if decide is not None else Decision(run.setting, run.role)
-            if not run.go_on(decision, measured):
+            decision = self._decide(run, measured, decide)
+            while decision.go_on and decision.iterations:  # window probes inside the next epoch
+                run.run_window(epoch + 1, decision.iterations, decision.warmup)
+                decision = self._decide(run, measured, decide)
+            if not decision.go_on:
                 break
             next_pause = epoch + decision.pause_after if decision.pause_after else 0
         self._done[request.trial_id] = first + run.epochs_run - 1
         return SegmentResult(run.finish(measured), APP_ID, extra)
 
-    def noise_factor(self, trial_id: str, setting: str, epoch: int, startup: bool = True) -> float:
+    @staticmethod
+    def _decide(
+        run: _Replayed, measured: dict[str, Any] | None, decide: DecideCallback | None
+    ) -> Decision:
+        pause = run.pause(measured)
+        decision = decide(pause) if decide is not None else Decision(run.setting, run.role)
+        run.go_on(decision, measured)
+        return decision
+
+    def noise_factor(
+        self, trial_id: str, setting: str, epoch: int, startup: bool = True, kind: str = ""
+    ) -> float:
         """A lognormal(0, noise) factor for one epoch (or one start-up) of a trial at a setting;
         1 without noise. Seeded by (seed, workload, trial, setting, epoch, kind), so a replay
         does not depend on the order in which trials are interleaved."""
         if self.noise == 0.0:
             return 1.0
-        kind = "startup" if startup else "epoch"
+        kind = kind or ("startup" if startup else "epoch")
         key = f"{self.workload}\0{trial_id}\0{setting}\0{epoch}\0{kind}".encode()
         digest = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
         return float(np.random.default_rng([self.seed, digest]).lognormal(0.0, self.noise))
@@ -130,7 +151,19 @@ def _report(row: TraceRow, factor: float, hyperparameters: dict[str, Any]) -> Ep
         echoed=dict(hyperparameters),
         energy=Energy(row.energy_j * factor, row.energy_source),
         steady_s=row.steady_s * factor if row.steady_s is not None else None,
+        iterations=_epoch_iterations(row, hyperparameters),
     )
+
+
+def _epoch_iterations(row: TraceRow, hyperparameters: dict[str, Any]) -> int:
+    """Iterations in an epoch of this row: samples over the batch size (100 without one)."""
+    batch = next(
+        (v for k, v in hyperparameters.items() if "batch" in k.lower() and isinstance(v, int)),
+        0,
+    )
+    if batch > 0 and row.samples > 0:
+        return max(1, math.ceil(row.samples / batch))
+    return 100
 
 
 def _startup_energy(epoch1: TraceRow, startup_s: float) -> Energy:
@@ -156,6 +189,12 @@ class _Replayed:
         self.overhead_s = rows[0].startup_s * factor  # the start-up: charged to stint 1
         self.overhead_j = _startup_energy(rows[0], self.overhead_s)
         self.switch_s = 0.0
+        self.window: WindowReport | None = None  # the stint's window, when it is one
+        # windows run so far inside the epoch in progress: their share of it, time, energy
+        self.partial = (0.0, 0.0, 0.0)
+        # of this stint's epochs, what their windows' stints already charged
+        self.prepaid = Energy.zero()
+        self.prepaid_s = 0.0
 
     def _rows(self, setting: SystemSetting) -> list[TraceRow]:
         label = setting.label()
@@ -192,15 +231,47 @@ class _Replayed:
                 energy=cold.energy,
                 steady_s=cold.steady_s,
             )
+        share, seconds, joules = self.partial
+        if share > 0:  # windows ran inside this epoch: they, then the rest at this setting
+            rest = max(0.0, 1.0 - share)
+            report = dataclasses.replace(
+                report,
+                duration_s=seconds + rest * report.duration_s,
+                energy=Energy(joules + rest * report.energy.joules, report.energy.source),
+            )
+            self.partial = (0.0, 0.0, 0.0)
+            self.prepaid_s += seconds
+            self.prepaid = self.prepaid + Energy(joules, report.energy.source)
         self.reports.append(report)
         self.epochs_run += 1
         return report
+
+    def run_window(self, epoch: int, iterations: int, warmup: int) -> None:
+        """A window probe of `iterations` at the current setting, inside `epoch`."""
+        row = self._rows(self.setting)[min(epoch, len(self._rows(self.setting))) - 1]
+        per_epoch = _epoch_iterations(row, self.request.hyperparameters)
+        pace = (row.steady_s or row.duration_s) / per_epoch
+        label, trial = self.setting.label(), self.request.trial_id
+        times = tuple(
+            pace * self.backend.noise_factor(trial, label, epoch, kind=f"iteration {i}")
+            for i in range(iterations)
+        )
+        seconds = sum(times)
+        power = row.energy_j / row.duration_s if row.duration_s > 0 else 0.0
+        energy = Energy(power * seconds, row.energy_source)
+        self.window = WindowReport(epoch, times, min(warmup, iterations), per_epoch, energy)
+        share, done_s, done_j = self.partial
+        self.partial = (share + iterations / per_epoch, done_s + seconds, done_j + energy.joules)
 
     def _stint(self, profile: dict[str, Any] | None) -> Stint:
         energy = Energy(self.overhead_j.joules, self.overhead_j.source)
         for report in self.reports:
             energy = energy + report.energy
-        wall = self.overhead_s + sum(r.wall_s for r in self.reports)
+        wall = self.overhead_s + sum(r.wall_s for r in self.reports) - self.prepaid_s
+        energy = energy - self.prepaid
+        if self.window is not None:
+            energy = energy + self.window.energy
+            wall += sum(self.window.iteration_s)
         return Stint(
             self.setting,
             self.role,
@@ -209,16 +280,27 @@ class _Replayed:
             energy,
             profile if not self.stints else None,
             self.switch_s,
+            window=self.window,
         )
 
     def pause(self, profile: dict[str, Any] | None) -> Pause:
         stint = self._stint(profile)
-        return Pause(stint.setting, stint.role, stint.epochs, stint.wall_s, stint.energy, profile)
+        return Pause(
+            stint.setting,
+            stint.role,
+            stint.epochs,
+            stint.wall_s,
+            stint.energy,
+            profile,
+            stint.window,
+        )
 
     def go_on(self, decision: Decision, profile: dict[str, Any] | None) -> bool:
         """Close the stint at a pause; start the next one (a live switch costs its overhead)."""
         self.stints.append(self._stint(profile))
         self.reports = []
+        self.window = None
+        self.prepaid, self.prepaid_s = Energy.zero(), 0.0
         if decision.setting is None:
             self.overhead_s, self.overhead_j = 0.0, Energy.zero()
             return False

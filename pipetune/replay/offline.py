@@ -114,6 +114,7 @@ def summarise(outcomes: list[Outcome]) -> list[dict[str, Any]]:
             "energy_source": ",".join(sorted({o.energy_source for o in group})),
             "best_accuracy": _median(o.best_accuracy for o in group),
             "probe_epochs": _median(o.probe_epochs for o in group),
+            "probe_windows": _median(o.probe_windows for o in group),
             "failed_trials": sum(o.failed for o in group),
         }
         for metric in RATIO_METRICS:
@@ -141,16 +142,16 @@ def table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of `summarise` rows."""
     head = (
         "| workload | strategy | seeds | tuning s | vs v1 | training s | vs v1 | energy J | vs v1 "
-        "| best acc. | Δacc vs v1 | probe epochs |"
+        "| best acc. | Δacc vs v1 | probe epochs | probe windows |"
     )
-    lines = [head, "|" + " --- |" * 12]
+    lines = [head, "|" + " --- |" * 13]
     for r in rows:
         lines.append(
             f"| {r['workload']} | {r['strategy']} | {r['seeds']} | {_num(r['tuning_s'])} "
             f"| {_ratio(r, 'tuning_s')} | {_num(r['train_s'])} | {_ratio(r, 'train_s')} "
             f"| {_num(r['energy_j'])} ({r['energy_source']}) | {_ratio(r, 'energy_j')} "
             f"| {_num(r['best_accuracy'], 3)} | {_num(r['accuracy_vs_v1'], 3)} "
-            f"| {_num(r['probe_epochs'], 1)} |"
+            f"| {_num(r['probe_epochs'], 1)} | {_num(r['probe_windows'], 1)} |"
         )
     return "\n".join(lines)
 

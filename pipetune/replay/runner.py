@@ -49,6 +49,7 @@ class Outcome:
     failed: int
     summary: dict[str, Any]
     first_epochs: tuple[dict[str, Any] | None, ...] = ()  # each trial's profiling epoch
+    probe_windows: int = 0  # window probes (probing.window "iterations")
 
     def row(self) -> dict[str, Any]:
         """The flat fields, for tables and CSV."""
@@ -157,6 +158,7 @@ def outcome(
         best_setting=best["system"] if best else None,
         train_s=train_s,
         probe_epochs=sum(t["probe_epochs"] for t in trials),
+        probe_windows=sum(t.get("probe_windows", 0) for t in trials),
         recognised=sum(t["system"]["source"] == "recognized" for t in trials),
         trials=len(trials),
         failed=totals["trials_failed"],

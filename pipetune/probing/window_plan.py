@@ -1,0 +1,190 @@
+"""The window-probe steps of a pipelined trial (probing.window "iterations").
+
+After the process's first epoch, trained at its launch setting (each live parameter at its
+widest value) to get past JIT warm-up, the plan probes each live candidate over a window of
+iterations in the same process, the one it is running first (no switch for it):
+
+    first · other candidates … · first again (only when a later one beat it)
+
+A process gets faster as it warms, so a later window is favoured: one that loses to an earlier
+one lost for real, and one that wins makes the plan measure the first setting again, after
+it. Pooled, the first setting's two windows then sit, in time, where the others' do.
+
+Each window starts with `window_warmup` unmeasured iterations, measures `window_min`, and
+is extended, a chunk at a time, until its pace is known within ±`window_error` or it reaches
+`window_max_share` of an epoch. The choice compares paces (and energy per iteration) and
+switches only when the best candidate is faster than the default with probability at least
+`window_confidence` (one-sided, normal approximation on the difference of mean log times);
+otherwise the default stays, and the decision says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.probing import window
+from pipetune.probing.measure import probe_result
+from pipetune.probing.selection import ProbeResult, score, select_best
+from pipetune.records import Role, SegmentRecord, SystemSetting
+
+
+@dataclass(frozen=True)
+class WindowStep:
+    setting: SystemSetting
+    iterations: int
+    warmup: int
+    why: str
+
+
+def epoch_iterations(history: list[SegmentRecord]) -> int:
+    """Iterations in an epoch, as the app last reported it (0: not known)."""
+    for seg in reversed(history):
+        if seg.window is not None:
+            return seg.window.epoch_iterations
+        for epoch in reversed(seg.epochs):
+            if epoch.iterations:
+                return epoch.iterations
+    return 0
+
+
+def cap(probing: ProbingConfig, history: list[SegmentRecord]) -> int:
+    """The most iterations one window may use, warm-up included."""
+    least = probing.window_warmup + 2
+    per_epoch = epoch_iterations(history)
+    if not per_epoch:
+        return probing.window_warmup + probing.window_min
+    return max(least, math.floor(probing.window_max_share * per_epoch))
+
+
+def next_step(
+    history: list[SegmentRecord],
+    order: list[SystemSetting],
+    probing: ProbingConfig,
+) -> WindowStep | None:
+    """The next window (or chunk of one) to run, or None when the windows are done.
+    `order`: the settings to measure, the first one first (and again when beaten)."""
+    limit = cap(probing, history)
+    runs = window.window_runs(history)
+    if runs and history and runs[-1][-1] is history[-1]:
+        extend = _extension(runs[-1], probing, limit)
+        if extend:
+            setting = runs[-1][0].setting
+            return WindowStep(setting, extend, 0, f"measuring {setting} longer")
+    first = min(probing.window_warmup + probing.window_min, limit)
+    tried = {s.setting for s in history if s.role is Role.PROBE}
+    for candidate in order:
+        if candidate not in tried:
+            return WindowStep(
+                candidate, first, probing.window_warmup, f"probing {candidate} over a window"
+            )
+    head = order[0]
+    groups = window.by_setting(history)
+    found = results(history, order)
+    if len(groups.get(head, [])) == 1 and len(found) > 1:
+        try:
+            best = select_best(found, probing.objective)
+        except ValueError:
+            return None
+        if best.setting != head:
+            return WindowStep(
+                head,
+                first,
+                probing.window_warmup,
+                f"measuring {head} again, after {best.setting} beat it later in the process",
+            )
+    return None
+
+
+def _extension(run: list[SegmentRecord], probing: ProbingConfig, limit: int) -> int:
+    """More iterations for the window just measured, or 0 when it is long enough."""
+    used = window.used_iterations(run)
+    p = window.pace(window.measured(run))
+    if used >= limit:
+        return 0
+    if p is not None and p.rel_error <= probing.window_error:
+        return 0
+    have = p.iterations if p is not None else 0
+    need = window.iterations_needed(p, probing.window_error) if p is not None else 2
+    return min(limit - used, max(4, need - have))
+
+
+def results(history: list[SegmentRecord], order: list[SystemSetting]) -> list[ProbeResult]:
+    """One result per window-probed setting (its windows pooled), in `order`, as epochs."""
+    groups = window.by_setting(history)
+    per_epoch = epoch_iterations(history)
+    out = []
+    for setting in order:
+        runs = groups.get(setting)
+        p = window.pooled_pace(runs) if runs else None
+        if runs is None or p is None:
+            # an app that cannot pause inside an epoch probed it for a whole epoch instead
+            epochs = [s for s in history if s.setting == setting and s.role is Role.PROBE]
+            if epochs and epochs[-1].ok and epochs[-1].epochs:
+                out.append(probe_result(epochs[-1]))
+            continue
+        joules = window.joules_per_iteration(runs)
+        out.append(
+            ProbeResult(
+                setting,
+                p.s_per_iteration * per_epoch,
+                joules * per_epoch if joules is not None else None,
+                window.energy_source(runs),
+                process=runs[-1][-1].process,
+            )
+        )
+    return out
+
+
+def run_results(history: list[SegmentRecord]) -> list[ProbeResult]:
+    """One result per window probe, in order (a re-measured default appears twice)."""
+    per_epoch = epoch_iterations(history)
+    out = []
+    for run in window.window_runs(history):
+        p = window.pace(window.measured(run))
+        joules = window.joules_per_iteration([run])
+        out.append(
+            ProbeResult(
+                run[0].setting,
+                p.s_per_iteration * per_epoch if p else None,
+                joules * per_epoch if joules is not None else None,
+                window.energy_source([run]),
+                error=None if p else "too few iterations measured",
+                process=run[0].process,
+            )
+        )
+    return out
+
+
+def choice(
+    history: list[SegmentRecord],
+    settings: list[SystemSetting],
+    objective: Objective,
+    confidence: float,
+) -> tuple[SystemSetting, str]:
+    """The setting to train at after the windows, and why (`settings[0]`: the default)."""
+    default = settings[0]
+    found = results(history, settings)
+    try:
+        best = select_best(found, objective)
+    except ValueError:
+        return default, f"no window measured a pace: keeping the default {default}"
+    base = found[0]
+    if base.setting != default or best.setting == default:
+        return best.setting, f"{best.setting} is the fastest window-probed setting"
+    groups = window.by_setting(history)
+    paces = [window.pooled_pace(groups[s]) for s in (best.setting, default) if s in groups]
+    lead = 1.0 - score(best, base, objective) / score(base, base, objective)
+    if len(paces) < 2 or any(p is None for p in paces):  # an epoch probe: no spread known
+        return best.setting, f"{best.setting} beats the default by {lead:.0%}"
+    se = math.sqrt(sum(p.log_se**2 for p in paces if p is not None))
+    needed = NormalDist().inv_cdf(confidence) * se
+    sure = f"{confidence:.0%} sure needs a lead above {math.expm1(needed):.0%}"
+    if -math.log1p(-lead) <= needed:
+        return default, (
+            f"{best.setting} leads the default by {lead:.0%}, too little to tell them apart "
+            f"at the windows' cap ({sure}): keeping the default {default}"
+        )
+    return best.setting, f"{best.setting} beats the default by {lead:.0%} ({sure})"
