@@ -58,8 +58,8 @@ class ProbingConfig:
     # when it is faster with probability `window_confidence` (one-sided).
     window: str = "iterations"
     window_error: float = 0.05
-    window_warmup: int = 3
-    window_min: int = 8
+    window_warmup: int = 4
+    window_min: int = 12
     window_max_share: float = 0.3
     window_confidence: float = 0.9
 
@@ -134,7 +134,7 @@ def _parse_window(c: Checker, raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "window": c.choice(f"{p}.window", raw.get("window", "iterations"), WINDOWS)
     }
-    for name, least, count in (("window_warmup", 0, 3), ("window_min", 2, 8)):
+    for name, least, count in (("window_warmup", 0, 4), ("window_min", 2, 12)):
         value = raw.get(name, count)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             c.problem(f"{p}.{name}", f"a whole number of iterations ≥ {least}", show(value))

@@ -208,6 +208,7 @@ def epoch_to_dict(e: EpochReport) -> dict[str, Any]:
         "steady_s": e.steady_s,
         "system": e.system,
         "iterations": e.iterations,
+        "iteration_spread": e.iteration_spread,
     }
 
 
@@ -224,4 +225,5 @@ def epoch_from_dict(d: dict[str, Any]) -> EpochReport:
         steady_s=d.get("steady_s"),
         system=d.get("system") or {},
         iterations=d.get("iterations", 0),
+        iteration_spread=d.get("iteration_spread"),
     )

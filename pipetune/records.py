@@ -144,6 +144,9 @@ class EpochReport:
     # What the app says is in force (e.g. {"cores": 2, "cpus": [0, 1]}), checked on arrival.
     system: dict[str, Any] = field(default_factory=dict)
     iterations: int = 0  # training iterations in the epoch (0: not reported)
+    # The spread (standard deviation) of the log iteration times over the epoch's second
+    # half: the noise a window of iterations will see, to size the first one.
+    iteration_spread: float | None = None
 
     @property
     def wall_s(self) -> float:

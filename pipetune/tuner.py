@@ -587,10 +587,22 @@ def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
                 "in place: one process per trial while only live parameters change; a probe "
                 "whose setting is chosen trains on without a restart"
             )
+        probing = config.probing
+        windows = probing.window == "iterations" and probing.live and bool(live)
+        if windows:
+            lines.append(
+                f"window probes: after a warm-up epoch at the widest live values, each live "
+                f"candidate over ≤ {probing.window_max_share:.0%} of an epoch "
+                f"({probing.window_warmup} warm-up + ≥ {probing.window_min} measured iterations, "
+                f"±{probing.window_error:.0%} target); the default stays unless a candidate is "
+                f"faster with {probing.window_confidence:.0%} confidence"
+            )
         if any(p.name not in live for p in config.system_parameters):
             lines.append(
-                f"restart candidates: probed {config.probing.restart_probes} "
-                f"(assumed gain {config.probing.restart_gain:.0%} of an epoch)"
+                "restart candidates: not probed (window probes are for live parameters)"
+                if windows
+                else f"restart candidates: probed {probing.restart_probes} "
+                f"(assumed gain {probing.restart_gain:.0%} of an epoch)"
             )
     if mode is Mode.ORACLE:
         lines.append("oracle: each trial runs at its configuration's best setting in the trace")

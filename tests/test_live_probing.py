@@ -332,10 +332,13 @@ def test_a_paused_process_has_no_profile_unless_asked():
 
 
 def live_config(tmp_path: Path, window: str = "epoch") -> Any:
+    probing: dict[str, Any] = {"window": window}
+    if window == "iterations":
+        probing |= {"window_warmup": 3, "window_min": 2}  # windows of 5 in 16-iteration epochs
     conf = {
         "systemParameters": {"cores": ["1", "2"], "memory": ["2g"]},
         "search": {"trials": 1, "epochs": 4, "seed": 0},
-        "probing": {"window": window},
+        "probing": probing,
     }
     return load_config(write_project(tmp_path, conf))
 
@@ -384,7 +387,8 @@ def test_window_probes_run_inside_epoch_2_of_the_one_process(tmp_path: Path):
     # Epoch 1 warms up at the launch setting (cores=2); in epoch 2 cores=2 is measured first
     # (no switch), then the default cores=1, slower though later: no re-measure; the rest
     # of epoch 2 and epochs 3-4 train at cores=2. 1,000 samples at batch 64: 16 iterations
-    # an epoch; 0.3 × 16 = 4 is less than the least a window takes (3 warm-up + 2 measured).
+    # an epoch; 0.3 × 16 = 4 is less than the least a window takes (3 warm-up + 2 measured,
+    # as this test's config says).
     config = live_config(tmp_path, window="iterations")
     run_dir = tmp_path / "run"
     run_dir.mkdir()

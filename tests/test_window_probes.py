@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipetune.backends.events import window_report
+from pipetune.backends.events import log_spread, window_report
 from pipetune.config import ConfigError, load_config
 from pipetune.config_probing import Objective, ProbingConfig
 from pipetune.contract import EventError
@@ -30,8 +30,19 @@ LIVE = frozenset({"cores"})
 PER_EPOCH = 60  # iterations in an epoch: a window is capped at 0.3 × 60 = 18
 
 
-def warmup_epoch(setting: SystemSetting = C2) -> SegmentRecord:
-    e = EpochReport(1, 6.0, 0.5, 1.0, 0.8, 7680, {}, Energy(60.0, "rapl"), iterations=PER_EPOCH)
+def warmup_epoch(setting: SystemSetting = C2, spread: float | None = None) -> SegmentRecord:
+    e = EpochReport(
+        1,
+        6.0,
+        0.5,
+        1.0,
+        0.8,
+        7680,
+        {},
+        Energy(60.0, "rapl"),
+        iterations=PER_EPOCH,
+        iteration_spread=spread,
+    )
     return SegmentRecord(0, setting, Role.WARMUP, (e,), 20.0, e.energy, process=1)
 
 
@@ -106,7 +117,9 @@ def test_a_window_event_is_validated_and_keeps_what_the_decision_did_not_measure
 
 
 def windows_plan(**probing: object) -> PipelinedPlan:
-    config = ProbingConfig(**probing)  # type: ignore[arg-type]
+    """3 warm-up + at least 8 measured iterations a window (not the defaults: the numbers
+    below are worked out for these)."""
+    config = ProbingConfig(**{"window_warmup": 3, "window_min": 8, **probing})  # type: ignore[arg-type]
     return PipelinedPlan(4, [C1, C2], config, live=LIVE, widest=C2)
 
 
@@ -127,6 +140,24 @@ def test_the_plan_warms_up_at_the_launch_setting_then_measures_it_first():
         11,
         3,
     )
+
+
+def test_the_first_window_is_as_long_as_the_warm_up_epochs_noise_says_it_needs():
+    plan = windows_plan()
+    # ±30 % per iteration: ±5 % would take ~145 measured iterations, so the cap at once
+    noisy_epoch = plan.at_pause([warmup_epoch(spread=0.3)], C2)
+    assert noisy_epoch.iterations == 18
+    # ±2 %: the minimum already does
+    assert plan.at_pause([warmup_epoch(spread=0.02)], C2).iterations == 3 + 8
+    # ±8 %: 3 warm-up + ⌈(1.96 · 0.08 / ln 1.05)²⌉ = 11 measured
+    assert plan.at_pause([warmup_epoch(spread=0.08)], C2).iterations == 3 + 11
+
+
+def test_an_epochs_spread_is_that_of_its_second_halfs_log_times():
+    assert log_spread([9.0, 9.0, 0.1, 0.1]) == 0.0
+    assert log_spread([1.0, 1.0, 1.0, math.e]) == pytest.approx(math.sqrt(0.5))
+    assert log_spread([0.1, 0.2, 0.3]) is None and log_spread(None) is None
+    assert log_spread([0.1, 0.0, 0.1, 0.1]) is None
 
 
 def test_a_window_grows_until_it_is_precise_enough_or_at_its_cap():
@@ -225,12 +256,13 @@ def test_window_keys_are_checked_with_their_json_path(tmp_path: Path):
     ):
         assert path in text
     ok = load_config(write_project(tmp_path, {"probing": {"window": "epoch"}}))
-    assert ok.probing.window == "epoch" and ok.probing.window_warmup == 3
+    assert ok.probing.window == "epoch" and ok.probing.window_warmup == 4
     assert json.loads(json.dumps(ok.probing.window_confidence)) == 0.9
 
 
-def test_the_cap_is_a_share_of_an_epoch_but_never_below_two_measured():
-    probing = ProbingConfig(window_max_share=0.05)
-    assert window_plan.cap(probing, [warmup_epoch()]) == 3 + 2
-    assert window_plan.cap(ProbingConfig(), [warmup_epoch()]) == 18
-    assert window_plan.cap(ProbingConfig(), []) == 3 + 8  # epoch size unknown yet
+def test_the_cap_is_a_share_of_an_epoch_but_never_below_the_least_a_window_measures():
+    probing = ProbingConfig(window_warmup=3, window_min=8)
+    assert window_plan.cap(probing, [warmup_epoch()]) == 18  # 0.3 × 60
+    short = ProbingConfig(window_warmup=3, window_min=8, window_max_share=0.05)
+    assert window_plan.cap(short, [warmup_epoch()]) == 3 + 8
+    assert window_plan.cap(probing, []) == 3 + 8  # epoch size unknown yet

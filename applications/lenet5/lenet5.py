@@ -619,9 +619,7 @@ class TrainingLoop:
         from bigdl.dllib.optim.optimizer import Top1Accuracy
 
         t0 = time.perf_counter()
-        accuracy = float(
-            self.model.evaluate(self.val, EVAL_BATCH_SIZE, [Top1Accuracy()])[0].result
-        )
+        accuracy = float(self.model.evaluate(self.val, EVAL_BATCH_SIZE, [Top1Accuracy()])[0].result)
         eval_s = time.perf_counter() - t0
         loss = float(np.mean(self.losses)) if self.losses else float("nan")
         emit(

@@ -41,6 +41,7 @@ def epoch_report(event: dict[str, Any], energy: Energy) -> EpochReport:
         steady_s=steady_epoch_s(event.get("iteration_s")),
         system=dict(system) if isinstance(system, dict) else {},
         iterations=_count(event.get("iterations")),
+        iteration_spread=log_spread(event.get("iteration_s")),
     )
 
 
@@ -84,6 +85,17 @@ def steady_epoch_s(iteration_s: Any) -> float | None:
     if len(times) < 4 or len(times) != len(iteration_s):
         return None
     return statistics.median(times[len(times) // 2 :]) * len(times)
+
+
+def log_spread(iteration_s: Any) -> float | None:
+    """The standard deviation of the log iteration times of the epoch's second half (None
+    without at least 4 valid times)."""
+    if not isinstance(iteration_s, list):
+        return None
+    times = [float(t) for t in iteration_s if isinstance(t, (int, float)) and t > 0]
+    if len(times) < 4 or len(times) != len(iteration_s):
+        return None
+    return statistics.stdev(math.log(t) for t in times[len(times) // 2 :])
 
 
 def echo_mismatches(

@@ -6,7 +6,11 @@ trials go
 
     PROFILING (epoch 1 at the default) → PROBING (one epoch per candidate) → SETTLED → DONE
 
-and fixed trials (v1, v2, oracle) run every epoch at one setting.
+and fixed trials (v1, v2, oracle) run every epoch at one setting. With window probes
+(`probing.window` "iterations", probing/window_plan.py) a pipelined trial goes
+
+    PROFILING (a warm-up epoch at the launch setting, Role.WARMUP) → PROBING (a window of
+    iterations per live candidate, inside the next epoch) → SETTLED → DONE
 
 In place: a process is launched for all the trial's remaining epochs and pauses after each
 probe epoch. At a pause (`at_pause`) the plan's next step is taken in the same process when it

@@ -51,11 +51,11 @@ def epoch_iterations(history: list[SegmentRecord]) -> int:
 
 
 def cap(probing: ProbingConfig, history: list[SegmentRecord]) -> int:
-    """The most iterations one window may use, warm-up included."""
-    least = probing.window_warmup + 2
+    """The most iterations one window may use, warm-up included: `window_max_share` of an
+    epoch, but never fewer than `window_min` measured (an epoch of few iterations would
+    otherwise leave too few to tell settings apart)."""
+    least = probing.window_warmup + probing.window_min
     per_epoch = epoch_iterations(history)
-    if not per_epoch:
-        return probing.window_warmup + probing.window_min
     return max(least, math.floor(probing.window_max_share * per_epoch))
 
 
@@ -72,14 +72,14 @@ def next_step(
         extend = _extension(runs[-1], probing, limit)
         if extend:
             setting = runs[-1][0].setting
-            return WindowStep(setting, extend, 0, f"measuring {setting} longer")
-    first = min(probing.window_warmup + probing.window_min, limit)
+            why = f"measuring {setting} {extend} iterations longer (±{probing.window_error:.0%})"
+            return WindowStep(setting, extend, 0, why)
+    first = first_window(history, probing, limit)
     tried = {s.setting for s in history if s.role is Role.PROBE}
     for candidate in order:
         if candidate not in tried:
-            return WindowStep(
-                candidate, first, probing.window_warmup, f"probing {candidate} over a window"
-            )
+            why = f"probing {candidate} over a window of {first} iterations"
+            return WindowStep(candidate, first, probing.window_warmup, why)
     head = order[0]
     groups = window.by_setting(history)
     found = results(history, order)
@@ -96,6 +96,26 @@ def next_step(
                 f"measuring {head} again, after {best.setting} beat it later in the process",
             )
     return None
+
+
+def first_window(history: list[SegmentRecord], probing: ProbingConfig, limit: int) -> int:
+    """A new window's iterations, warm-up included: as many as the noise of the last epoch's
+    iterations says the error target needs (each later chunk costs a pause and a restart of
+    the optimizer), at least `window_min` measured, at most `limit`."""
+    least = probing.window_warmup + probing.window_min
+    spread = next(
+        (
+            e.iteration_spread
+            for s in reversed(history)
+            for e in reversed(s.epochs)
+            if e.iteration_spread is not None
+        ),
+        None,
+    )
+    if spread is None:
+        return min(least, limit)
+    needed = math.ceil((1.96 * spread / math.log1p(probing.window_error)) ** 2)
+    return min(max(least, probing.window_warmup + needed), limit)
 
 
 def _extension(run: list[SegmentRecord], probing: ProbingConfig, limit: int) -> int:
