@@ -27,8 +27,12 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
     # A recognised trial's profiling epoch trained at the default setting: it was no probe.
     probing = source is not SettingSource.RECOGNIZED
     # window probes run inside epochs: their time is the windows' own, out of those epochs'
+    # (an epoch that ended inside a window is in the window's time already)
     probe_s = sum(s.wall_s for s in segments if s.window is not None and probing) + sum(
-        e.wall_s for s in segments if s.ok and s.role is Role.PROBE and probing for e in s.epochs
+        e.wall_s
+        for s in segments
+        if s.ok and s.role is Role.PROBE and s.window is None and probing
+        for e in s.epochs
     )
     train_s = sum(e.wall_s for s in segments if s.ok for e in s.epochs) - probe_s
     total_s = sum(s.wall_s for s in segments)
@@ -52,7 +56,9 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
         "processes": len({s.process or -s.index - 1 for s in segments}),
         "epochs": len(epochs),
         "segments": len(segments),
-        "probe_epochs": sum(1 for s in segments if s.role is Role.PROBE and s.epochs)
+        "probe_epochs": sum(
+            1 for s in segments if s.role is Role.PROBE and s.epochs and s.window is None
+        )
         if probing
         else 0,
         "probe_windows": len(window.window_runs(segments)) if probing else 0,

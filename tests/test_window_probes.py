@@ -12,6 +12,7 @@ from pipetune.backends.events import log_spread, window_report
 from pipetune.config import ConfigError, load_config
 from pipetune.config_probing import Objective, ProbingConfig
 from pipetune.contract import EventError
+from pipetune.journal import TrialState
 from pipetune.probing import window, window_plan
 from pipetune.probing.plan import Phase, PipelinedPlan
 from pipetune.records import (
@@ -22,6 +23,7 @@ from pipetune.records import (
     SystemSetting,
     WindowReport,
 )
+from pipetune.results import trial_summary
 from tests.conftest import write_project
 
 C1 = SystemSetting.of({"cores": "1"})
@@ -160,6 +162,25 @@ def test_an_epochs_spread_is_that_of_its_second_halfs_log_times():
     assert log_spread([0.1, 0.0, 0.1, 0.1]) is None
 
 
+def test_windows_leave_at_least_as_much_training_after_them_as_they_take():
+    # 3 epochs of 20 iterations: after the warm-up epoch 40 are left, so a window may take 20
+    per_epoch = 20
+    e = EpochReport(1, 2.0, 0.1, 1.0, 0.8, 640, {}, Energy(9.0, "rapl"), iterations=per_epoch)
+    warm = SegmentRecord(0, C2, Role.WARMUP, (e,), 9.0, e.energy, process=1)
+    plan = PipelinedPlan(3, [C1, C2], ProbingConfig(window_min=30), live=LIVE, widest=C2)
+    first = plan.at_pause([warm], C2)
+    assert (first.setting, first.iterations) == (C2, 20)
+    w = WindowReport(2, (0.1,) * 20, 4, per_epoch, Energy(2.0, "rapl"))
+    done = SegmentRecord(1, C2, Role.PROBE, (), 2.0, w.energy, process=1, window=w)
+    second = plan.at_pause([warm, done], C2)
+    assert (second.setting, second.iterations) == (C1, 10)  # 20 left: 10 for the window
+    w1 = WindowReport(2, (0.2,) * 10, 4, per_epoch, Energy(2.0, "rapl"))
+    late = SegmentRecord(2, C1, Role.PROBE, (), 2.0, w1.energy, process=1, window=w1)
+    # 10 left: a window of 5 leaves no room for 4 warm-up + 2 measured, so it settles
+    settle = plan.at_pause([warm, done, late], C1)
+    assert (settle.setting, settle.role, settle.iterations) == (C2, Role.TRAIN, 0)
+
+
 def test_a_window_grows_until_it_is_precise_enough_or_at_its_cap():
     plan = windows_plan(window_error=0.05)
     history = [warmup_epoch(), chunk(1, C2, [0.5] * 3 + noisy(0.1, 8, 0.3))]
@@ -266,3 +287,27 @@ def test_the_cap_is_a_share_of_an_epoch_but_never_below_the_least_a_window_measu
     short = ProbingConfig(window_warmup=3, window_min=8, window_max_share=0.05)
     assert window_plan.cap(short, [warmup_epoch()]) == 3 + 8
     assert window_plan.cap(probing, []) == 3 + 8  # epoch size unknown yet
+
+
+def test_a_trials_time_counts_a_window_once_even_where_an_epoch_ended_inside_it():
+    def ep(n: int, wall: float) -> EpochReport:
+        return EpochReport(n, wall - 0.5, 0.5, 1.0, 0.2 * n, 7680, {}, Energy(wall, "rapl"))
+
+    warm = SegmentRecord(0, C2, Role.WARMUP, (ep(1, 6.5),), 20.0, Energy(20, "rapl"), process=1)
+    w2 = WindowReport(2, (0.1,) * 18, 4, PER_EPOCH, Energy(2.0, "rapl"))
+    first = SegmentRecord(1, C2, Role.PROBE, (), 2.0, w2.energy, process=1, window=w2)
+    # the second window ran to epoch 2's end: the epoch is reported inside it
+    w1 = WindowReport(2, (0.15,) * 18, 4, PER_EPOCH, Energy(3.0, "rapl"))
+    second = SegmentRecord(2, C1, Role.PROBE, (ep(2, 5.5),), 3.0, w1.energy, process=1, window=w1)
+    rest = SegmentRecord(
+        3, C2, Role.TRAIN, (ep(3, 6.0), ep(4, 6.0)), 12.0, Energy(12, "rapl"), process=1
+    )
+    trial = TrialState("t000", 0, {}, None, "ckpt", "done", [warm, first, second, rest])
+    s = trial_summary(trial, windows_plan(), C1)
+    t = s["time"]
+    assert t["total_s"] == 37.0 and t["probe_s"] == 5.0  # the two windows' own time
+    assert t["train_s"] == 6.5 + 5.5 + 6.0 + 6.0 - 5.0  # the epochs, less the windows in them
+    assert t["startup_s"] == 37.0 - t["train_s"] - t["probe_s"]
+    assert s["probe_windows"] == 2 and s["probe_epochs"] == 0
+    assert [p["how"] for p in s["system"]["probes"]] == ["window", "window"]
+    assert [sw.get("inside_epoch") for sw in s["system"]["switches"]] == [True, None]

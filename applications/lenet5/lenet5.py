@@ -585,12 +585,12 @@ class TrainingLoop:
             if self._epoch_ended(epoch):
                 epoch += 1
                 self._report_epoch(epoch)
+            if epoch >= last_epoch:
+                break  # all its epochs: nothing is left to decide
             if window_end:
                 paused = step >= window_end
             else:
                 paused = bool(pause_epoch) and epoch == pause_epoch and not self.seconds
-            if epoch >= last_epoch and not paused:
-                break
         return epoch
 
     def _decide(self, epoch: int, step: int) -> contract.Decision | None:

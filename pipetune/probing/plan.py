@@ -209,7 +209,7 @@ class PipelinedPlan(TrialPlan):
 
     def at_pause(self, history: list[SegmentRecord], running: SystemSetting) -> Decision:
         if self.windowing(history) and self.phase(history) is Phase.PROBING:
-            step = window_plan.next_step(history, self.window_order, self.probing)
+            step = window_plan.next_step(history, self.window_order, self.probing, self.epochs)
             if step is not None:
                 return Decision(step.setting, Role.PROBE, 0, step.why, step.iterations, step.warmup)
         planned = self.next_segment(history)
@@ -241,7 +241,7 @@ class PipelinedPlan(TrialPlan):
             return Phase.SETTLED
         if not any(s.role is Role.WARMUP and s.ok and s.epochs for s in history):
             return Phase.PROFILING
-        if window_plan.next_step(history, self.window_order, self.probing) is not None:
+        if window_plan.next_step(history, self.window_order, self.probing, self.epochs) is not None:
             return Phase.PROBING
         return Phase.SETTLED
 

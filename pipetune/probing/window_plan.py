@@ -63,18 +63,24 @@ def next_step(
     history: list[SegmentRecord],
     order: list[SystemSetting],
     probing: ProbingConfig,
+    epochs: int,
 ) -> WindowStep | None:
     """The next window (or chunk of one) to run, or None when the windows are done.
-    `order`: the settings to measure, the first one first (and again when beaten)."""
+    `order`: the settings to measure, the first one first (and again when beaten). A window
+    runs only where it leaves at least as much of the trial's training after it as it takes
+    (shortened to fit, down to 2 measured iterations)."""
     limit = cap(probing, history)
+    room = _room(history, epochs)
     runs = window.window_runs(history)
     if runs and history and runs[-1][-1] is history[-1]:
-        extend = _extension(runs[-1], probing, limit)
-        if extend:
+        extend = min(_extension(runs[-1], probing, limit), room)
+        if extend > 0:
             setting = runs[-1][0].setting
             why = f"measuring {setting} {extend} iterations longer (±{probing.window_error:.0%})"
             return WindowStep(setting, extend, 0, why)
-    first = first_window(history, probing, limit)
+    first = min(first_window(history, probing, limit), room)
+    if first < probing.window_warmup + 2:
+        return None  # no room left for another window
     tried = {s.setting for s in history if s.role is Role.PROBE}
     for candidate in order:
         if candidate not in tried:
@@ -96,6 +102,19 @@ def next_step(
                 f"measuring {head} again, after {best.setting} beat it later in the process",
             )
     return None
+
+
+def _room(history: list[SegmentRecord], epochs: int) -> int:
+    """The most iterations a window may take now: half of what is left of the trial."""
+    per_epoch = epoch_iterations(history)
+    if not per_epoch:
+        return 1 << 30  # not known yet: no limit from it
+    done = sum(
+        len(s.window.iteration_s) if s.window is not None else len(s.epochs) * per_epoch
+        for s in history
+        if s.ok
+    )
+    return max(0, epochs * per_epoch - done) // 2
 
 
 def first_window(history: list[SegmentRecord], probing: ProbingConfig, limit: int) -> int:
