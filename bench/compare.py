@@ -305,7 +305,7 @@ def write_runs(case: str, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def choices(rows: list[dict[str, Any]]) -> str:
+def choices(case: str, rows: list[dict[str, Any]]) -> str:
     """Window against whole-epoch probes: the setting each chose, trial by trial."""
     by = {(r["rep"], r["strategy"]): str(r["chosen"] or "").split(";") for r in rows}
     pairs = [
@@ -318,11 +318,27 @@ def choices(rows: list[dict[str, Any]]) -> str:
         return ""
     same = sum(a == b for a, b in pairs)
     shares = [r["window_share_max"] for r in rows if r.get("window_share_max")]
+    by_batch = ", ".join(f"{share:.2f} at batch {b}" for b, share in window_shares(case).items())
     return (
         f"\nWindow probes (pipetune-cold) chose the same setting as whole-epoch probes "
         f"(pipetune-epoch) in {same} of {len(pairs)} trials. Largest window, warm-up "
-        f"included: {max(shares, default=0):.2f} of an epoch.\n"
+        f"included: {max(shares, default=0):.2f} of an epoch ({by_batch or 'per batch: –'}).\n"
     )
+
+
+def window_shares(case: str) -> dict[int, float]:
+    """The largest window (warm-up included) as a share of an epoch, per batch size, over the
+    run directories this case's runs left."""
+    out: dict[int, float] = {}
+    for path in sorted((WORK / case / "runs").glob("*/summary.json")):
+        for trial in json.loads(path.read_text())["trials"]:
+            batch = trial["hyperparameters"].get("batch_size")
+            for p in trial["system"]["probes"]:
+                w = p.get("window")
+                if w and w.get("epoch_iterations") and isinstance(batch, int):
+                    share = (w["iterations"] + w["warmup_iterations"]) / w["epoch_iterations"]
+                    out[batch] = max(out.get(batch, 0.0), share)
+    return dict(sorted(out.items()))
 
 
 def report_only(case: str) -> None:
@@ -334,7 +350,7 @@ def report_only(case: str) -> None:
     trace = Trace.load(TRACES / f"compare-{case}.csv.gz")
     if not (root / "pipetune.conf").exists():
         project(case)
-    text = markdown(case, summary, rows) + choices(rows) + replay_parity(root, trace, summary)
+    text = markdown(case, summary, rows) + choices(case, rows) + replay_parity(root, trace, summary)
     (OUT / f"compare-{case}.md").write_text(text)
     print(text)
 
@@ -415,7 +431,8 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)
-    text = markdown(args.case, summary, rows) + choices(rows) + replay_parity(root, trace, summary)
+    text = markdown(args.case, summary, rows) + choices(args.case, rows)
+    text += replay_parity(root, trace, summary)
     (OUT / f"compare-{args.case}.md").write_text(text)
     print(text)
 
