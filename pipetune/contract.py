@@ -8,14 +8,17 @@ process whose setting may change while it runs, `--decisionFile F` (`standard_fl
 
 **Events**: one line per event on stdout, `[pipetune] {json}`, flushed at once:
 
-    start   once the app is ready to train (Spark up, data cached, model built or restored)
+    start   once the app is ready to train (Spark up, data cached, model built or restored);
+            optionally `startup`: {"python_at": unix time its Python started, "phases_s":
+            {phase: seconds}} (e.g. "spark context", "data", "model"), so the launcher can
+            split the start-up into launch, those phases and the rest
     pause   waiting for a decision in F: right after `start`, then when the last decision said
     epoch   after each epoch and its validation; echoes the hyperparameters as parsed and the
             system setting in force (`system`: engine cores, CPUs it may run on)
     window  after a window of iterations a decision asked for (`iterations`), just before
             its pause: each iteration's seconds and the setting in force
     refused a decision's setting cannot be applied here; the app then saves and ends
-    end     the checkpoint is saved
+    end     the checkpoint is saved (optionally `save_s`: how long saving it took)
     error   a failure, with a message for the user
 
 **Decisions** (`Decision`, written atomically to F by the launcher): go on or stop; the live
@@ -165,8 +168,8 @@ def refused_event(epoch: int, reason: str) -> dict[str, Any]:
     return {"event": REFUSED, "epoch": epoch, "reason": reason}
 
 
-def end_event(epochs_done: int, checkpoint: str) -> dict[str, Any]:
-    return {"event": END, "epochs_done": epochs_done, "checkpoint": checkpoint}
+def end_event(epochs_done: int, checkpoint: str, **extra: Any) -> dict[str, Any]:
+    return {"event": END, "epochs_done": epochs_done, "checkpoint": checkpoint, **extra}
 
 
 def error_event(message: str) -> dict[str, Any]:
@@ -246,6 +249,18 @@ def await_decision(
             return decision
         time.sleep(poll_s)
     return None
+
+
+def process_started_at() -> float:
+    """Unix time this process started (Linux: from /proc; elsewhere: now)."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/uptime") as fh:
+            boot = time.time() - float(fh.read().split()[0])  # to 10 ms; /proc/stat's btime: 1 s
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time()
 
 
 # ------------------------------------------------------------------------- checkpoint

@@ -154,6 +154,7 @@ def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:
         "process": seg.process,
         "switch_s": seg.switch_s,
         "window": window_to_dict(seg.window) if seg.window else None,
+        "phases": seg.phases,
     }
 
 
@@ -170,6 +171,7 @@ def segment_from_event(event: dict[str, Any]) -> SegmentRecord:
         process=event.get("process", 0),
         switch_s=event.get("switch_s", 0.0),
         window=window_from_dict(event["window"]) if event.get("window") else None,
+        phases=dict(event.get("phases") or {}),
     )
 
 

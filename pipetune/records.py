@@ -273,6 +273,8 @@ class SegmentRecord:
     process: int = 0
     switch_s: float = 0.0  # the live switch that started it (pause to decision answered)
     window: WindowReport | None = None  # a window probe's iterations (no whole epoch)
+    # its process's start-up by phase, in s (backends/startup.py), on a process's first record
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

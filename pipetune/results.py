@@ -70,9 +70,19 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
             "train_s": _round(train_s),
             "startup_s": _round(max(0.0, total_s - train_s - probe_s)),
             "probe_s": _round(probe_s),
+            # start-up by phase, summed over the trial's processes (backends/startup.py)
+            "startup_phases_s": startup_phases(segments),
         },
         "energy": {"joules": _round(energy.joules), "source": energy.source},
     }
+
+
+def startup_phases(segments: list[SegmentRecord]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for seg in segments:
+        for name, seconds in seg.phases.items():
+            total[name] = total.get(name, 0.0) + seconds
+    return {name: round(seconds, 3) for name, seconds in total.items()}
 
 
 def _epoch_probes(segments: list[SegmentRecord], plan: TrialPlan) -> list[dict[str, Any]]:

@@ -300,7 +300,7 @@ class Tuner:
         self, trial: TrialState, plan: TrialPlan, index: int, process: int, result: SegmentResult
     ) -> bool:
         """Journal each stint of a finished process as a segment; False if the trial failed."""
-        notes = {k: v for k, v in result.extra.items() if k not in ("power", "profile")}
+        notes = {k: v for k, v in result.extra.items() if k not in ("power", "profile", "startup")}
         power = result.extra.get("power")
         for i, record in enumerate(segment_records(index, process, result)):
             if i > 0:
@@ -531,6 +531,7 @@ def segment_records(index: int, process: int, result: SegmentResult) -> list[Seg
             process=process,
             switch_s=stint.switch_s,
             window=stint.window,
+            phases=dict(result.extra.get("startup") or {}) if i == 0 else {},
         )
         for i, stint in enumerate(result.stints)
     ]

@@ -150,6 +150,9 @@ def check_summary(run_dir: Path) -> None:
         t = trial["time"]
         assert t["total_s"] == pytest.approx(t["train_s"] + t["probe_s"] + t["startup_s"], abs=0.01)
         assert t["startup_s"] > 3 and t["probe_s"] > 0
+        phases = t["startup_phases_s"]  # one process: its launch, the app's phases, save, exit
+        assert {"launch", "spark context", "data", "model", "save", "teardown"} <= set(phases)
+        assert sum(phases.values()) <= t["startup_s"] + 1.0
         assert trial["energy"]["source"] == "estimate" and trial["energy"]["joules"] > 0
         # each trial has its own checkpoint
         ckpt = run_dir / "trials" / trial["id"] / "checkpoint"

@@ -60,6 +60,13 @@ def test_segments_continue_from_the_trials_own_checkpoint(tmp_path: Path) -> Non
     )
     assert [e.epoch for e in first.epochs] == [1, 2] and seen == first.epochs
     assert first.startup_s > 1.0  # JVM + Spark + data: measured apart from the epochs
+    # ... and split into its phases: the launch up to the app's Python, the app's own phases,
+    # the checkpoint save and the teardown; together they are (most of) that start-up
+    phases = first.extra["startup"]
+    named = ["launch", "imports", "checks", "spark context", "data", "model", "save", "teardown"]
+    assert list(phases) == named and all(phases[p] >= 0 for p in named)
+    assert phases["launch"] > 0.2 and phases["spark context"] > 0.2  # a JVM each, at least
+    assert sum(phases.values()) <= first.startup_s + 0.5
     assert first.energy.source == "estimate" and first.energy.joules > 0
     assert all(e.energy.joules > 0 and e.duration_s > 0 for e in first.epochs)
     # every sampled hyperparameter reached the app (it echoes what it parsed)

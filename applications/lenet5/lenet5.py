@@ -11,6 +11,7 @@ checkpoint, then saves DIR atomically. Progress goes to stdout as single lines
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -31,6 +32,10 @@ sys.path.insert(0, str(APP_DIR))
 import data  # noqa: E402
 
 from pipetune import contract  # noqa: E402  (the app protocol; standard library only)
+
+# When this process's Python started: the launcher's start-up accounting measures the launch
+# (spark-submit's JVM, then Python) up to here, and the app's own phases from here.
+PYTHON_AT = contract.process_started_at()
 
 CHECKPOINT_FORMAT = 1
 MODEL_FILE = "model.bigdl"
@@ -689,6 +694,15 @@ def init_spark() -> Any:
     return sc
 
 
+def startup_phases(marks: list[tuple[str, float]]) -> dict[str, float]:
+    """Seconds of each start-up phase: Python and imports (to `run`), then each mark since
+    the one before."""
+    phases = {"imports": marks[0][1] - PYTHON_AT}
+    for (_, before), (name, at) in itertools.pairwise(marks):
+        phases[name] = at - before
+    return {name: round(max(0.0, s), 4) for name, s in phases.items()}
+
+
 def run(args: argparse.Namespace) -> None:
     marks = [("launch", time.time())]
     hp = hyperparameters(args)
@@ -725,7 +739,7 @@ def run(args: argparse.Namespace) -> None:
         partitions = args.partitions or sc.defaultParallelism
         train, val = build_rdds(sc, plan, partitions)
         n_train, n_val = train.count(), val.count()
-        marks.append(("data generated", time.time()))
+        marks.append(("data", time.time()))
 
         momentum = None
         if meta:
@@ -768,7 +782,7 @@ def run(args: argparse.Namespace) -> None:
                     file=sys.stderr,
                 )
                 momentum = None
-        marks.append(("model + optimizer", time.time()))
+        marks.append(("model", time.time()))  # built, or loaded from the checkpoint
         summary = TrainSummary(summary_dir, "lenet5")
         opt.set_train_summary(summary)
 
@@ -781,6 +795,7 @@ def run(args: argparse.Namespace) -> None:
                 val_samples=n_val,
                 data_source=plan.source,
                 windows=True,  # it can pause inside an epoch (TrainingLoop)
+                startup={"python_at": PYTHON_AT, "phases_s": startup_phases(marks)},
             )
         )
         steps = ", ".join(f"{name} {t - marks[i][1]:.2f}s" for i, (name, t) in enumerate(marks[1:]))
@@ -796,6 +811,7 @@ def run(args: argparse.Namespace) -> None:
         loop = TrainingLoop(args, opt, model, val, summary, engine, hp, n_train)
         epochs_done = loop.run(start_epoch, max(0, (restored["neval"] or 1) - 1))
 
+        saving = time.perf_counter()
         driver_method = opt.value.optimMethods().values().head()
         new_meta = {
             "format": CHECKPOINT_FORMAT,
@@ -808,7 +824,8 @@ def run(args: argparse.Namespace) -> None:
         new_momentum = collect_momentum(opt)  # None when momentum is 0 (SGD keeps no buffer)
         new_meta["momentum_saved"] = new_momentum is not None
         write_checkpoint(ckpt, model, driver_method, new_momentum, new_meta)
-        emit(contract.end_event(epochs_done, args.checkpoint))
+        save_s = round(time.perf_counter() - saving, 4)
+        emit(contract.end_event(epochs_done, args.checkpoint, save_s=save_s))
     finally:
         shutil.rmtree(summary_dir, ignore_errors=True)
         sc.stop()

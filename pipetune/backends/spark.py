@@ -24,6 +24,7 @@ from pipetune import contract, lifeline
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
 from pipetune.backends.events import echo_mismatches, epoch_report, window_report
 from pipetune.backends.live import LiveSettings
+from pipetune.backends.startup import StartupPhases
 from pipetune.config import AppConfig, executor_layout
 from pipetune.contract import EventError, parse_event
 from pipetune.errors import AppContractError, PipeTuneError, SegmentFailed
@@ -177,6 +178,7 @@ class SparkSubmitBackend(Backend):
         loopback = (
             self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
         )
+        launched_at = time.time()
         proc = subprocess.Popen(
             [*LIFELINE, *argv],
             stdin=subprocess.PIPE,  # the lifeline: closed when we end, however we end
@@ -190,6 +192,7 @@ class SparkSubmitBackend(Backend):
         )
         self._proc = proc
         run = _SegmentRun(self, request, proc, on_epoch, decide, log)
+        run.phases.launched_at = launched_at
         timed_out = threading.Event()
 
         def on_timeout() -> None:
@@ -270,6 +273,7 @@ class _SegmentRun:
         self.placed = False
         self.stopped = False
         self.ended = False
+        self.phases = StartupPhases()
         self.windows = False  # the app can pause inside an epoch (its `start` says so)
         self.window: WindowReport | None = None  # the window just reported, before its pause
         self.warmup = 0  # of the window asked for: its first iterations not measured
@@ -281,6 +285,7 @@ class _SegmentRun:
         if kind == contract.START:
             self.app_id = str(event.get("app_id", ""))
             self.windows = event.get("windows") is True
+            self.phases.started(event.get("startup"))
             self.last = self.meter.mark()
             if not takes_decisions(self.request):
                 self._begin_profile()
@@ -294,6 +299,7 @@ class _SegmentRun:
             self.stint_error = f"the app refused {self.setting}: {event.get('reason')}"
         elif kind == contract.END:
             self.ended = True
+            self.phases.ended(event.get("save_s"))
 
     def _epoch(self, event: dict[str, Any]) -> None:
         now = self.meter.mark()
@@ -431,6 +437,8 @@ class _SegmentRun:
             raise AppContractError(f"asked for {asked} epoch(s), the app reported {got}", tail)
         if self.meter.fallbacks:
             self.extra["energy_fallbacks"] = self.meter.fallbacks
+        if self.phases.seconds:
+            self.extra["startup"] = self.phases.finished()
         self.extra["power"] = self.meter.power_series(self.first, end)
         return SegmentResult(tuple(self.stints), self.app_id, self.extra)
 

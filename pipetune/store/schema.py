@@ -4,7 +4,8 @@ collectors write theirs in schema_power.py.
 - `epoch`   tags run, trial, role, setting, epoch; fields duration_s, eval_s, loss, accuracy,
   energy_j, energy_source
 - `segment` tags run, trial, role, setting, index; fields wall_s, startup_s, epochs, energy_j,
-  energy_source, ok
+  energy_source, ok, and on a process's first segment one `startup_<phase>_s` per start-up
+  phase (launch, imports, checks, spark_context, data, model, save, teardown)
 - `profile` tags run, trial, source; fields window_s and one per feature (a perf event or a
   proc.* counter, as a rate per second)
 - `power`   tags run, trial, node, source, domain; field watts
@@ -66,6 +67,7 @@ def segment_point(run_id: str, trial_id: str, seg: SegmentRecord, time_ns: int) 
         SEGMENT,
         {**_tags(run_id, trial_id, seg), "index": str(seg.index)},
         {
+            **{f"startup_{_field(k)}_s": float(v) for k, v in seg.phases.items()},
             "wall_s": float(seg.wall_s),
             "startup_s": float(seg.startup_s),
             "epochs": len(seg.epochs),
@@ -104,6 +106,11 @@ def power_points(
         )
         for at, watts, source in samples
     ]
+
+
+def _field(name: str) -> str:
+    """A phase name as part of a field name: "spark context" → "spark_context"."""
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
 def _tags(run_id: str, trial_id: str, seg: SegmentRecord) -> dict[str, str]:
