@@ -311,3 +311,19 @@ def test_a_trials_time_counts_a_window_once_even_where_an_epoch_ended_inside_it(
     assert s["probe_windows"] == 2 and s["probe_epochs"] == 0
     assert [p["how"] for p in s["system"]["probes"]] == ["window", "window"]
     assert [sw.get("inside_epoch") for sw in s["system"]["switches"]] == [True, None]
+
+
+def test_a_resumed_trial_warms_up_again_and_probes_only_what_it_has_not():
+    # process 1 ran the warm-up epoch and cores=2's window, then died; the journal has both
+    plan = windows_plan()
+    history = [warmup_epoch(), chunk(1, C2, [1.0] * 3 + [0.06] * 15)]
+    restart = plan.next_segment(history)  # a new process: no JIT-warm pace to compare with
+    assert restart is not None and (restart.role, restart.setting, restart.decide_after) == (
+        Role.WARMUP,
+        C2,
+        1,
+    )
+    e = EpochReport(2, 6.0, 0.5, 1.0, 0.9, 7680, {}, Energy(60.0, "rapl"), iterations=PER_EPOCH)
+    history.append(SegmentRecord(2, C2, Role.WARMUP, (e,), 20.0, e.energy, process=2))
+    step = plan.at_pause(history, C2)
+    assert (step.setting, step.role) == (C1, Role.PROBE)  # cores=2 has its window already
