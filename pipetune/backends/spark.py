@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from pipetune import contract, lifeline
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
+from pipetune.backends.cds import ClassDataSharing
 from pipetune.backends.events import echo_mismatches, epoch_report, window_report
 from pipetune.backends.live import LiveSettings
 from pipetune.backends.startup import StartupPhases
@@ -146,6 +147,7 @@ class SparkSubmitBackend(Backend):
         self.profiler = profiler
         self.cwd = cwd
         self.live = LiveSettings(app, env.cpus, placer or AffinityPlacer())
+        self.cds = ClassDataSharing(env) if app.class_data_sharing else None
         self._proc: subprocess.Popen[str] | None = None
 
     def run_segment(
@@ -178,6 +180,11 @@ class SparkSubmitBackend(Backend):
         loopback = (
             self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
         )
+        env = self.env.process_env(loopback)
+        option, dump = self.cds.launch() if self.cds is not None else ("", None)
+        if option:  # the driver JVM is spark-submit's own (client and local mode)
+            env["SPARK_SUBMIT_OPTS"] = f"{env.get('SPARK_SUBMIT_OPTS', '')} {option}".strip()
+            log.write(f"[pipetune-backend] class data sharing: {option}\n")
         launched_at = time.time()
         proc = subprocess.Popen(
             [*LIFELINE, *argv],
@@ -187,7 +194,7 @@ class SparkSubmitBackend(Backend):
             text=True,
             bufsize=1,
             cwd=self.cwd,
-            env=self.env.process_env(loopback),
+            env=env,
             start_new_session=True,  # its own process group: a timeout kills the whole tree
         )
         self._proc = proc
@@ -227,6 +234,8 @@ class SparkSubmitBackend(Backend):
             run.close()
             self.live.release(run.job)
             self._proc = None
+            if self.cds is not None:
+                self.cds.landed(dump, proc.poll() == 0 and run.ended)
         if timed_out.is_set():
             raise SegmentFailed(f"timed out after {self.app.timeout_s:g} s", "".join(tail))
         if rc != 0 or not run.ended:
