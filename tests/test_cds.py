@@ -9,9 +9,13 @@ from pipetune.backends.cds import ClassDataSharing, java_major
 from pipetune.spark_env import SparkEnvironment
 
 
-def environment(tmp_path: Path, version: str | None) -> SparkEnvironment:
+def environment(tmp_path: Path, version: str | None, dumps: bool = True) -> SparkEnvironment:
     java = tmp_path / "java"
-    java.mkdir(exist_ok=True)
+    (java / "bin").mkdir(parents=True, exist_ok=True)
+    # a stand-in `java` for the one-off probe: takes the option, or refuses it like a JRE
+    # built without class-data sharing
+    (java / "bin" / "java").write_text(f"#!/bin/sh\nexit {0 if dumps else 1}\n")
+    (java / "bin" / "java").chmod(0o755)
     if version is not None:
         (java / "release").write_text(f'IMPLEMENTOR="X"\nJAVA_VERSION="{version}"\n')
     return SparkEnvironment(
@@ -55,6 +59,11 @@ def test_a_run_that_failed_leaves_no_archive(tmp_path: Path):
     _, again = cds.launch()  # the next launch tries again
     cds.landed(again, ok=True)  # the JVM wrote nothing (killed): still none
     assert not cds.archive.exists()
+
+
+def test_a_jvm_that_refuses_the_option_gets_none(tmp_path: Path):
+    cds = ClassDataSharing(environment(tmp_path, "17", dumps=False), tmp_path / "cache")
+    assert cds.launch() == ("", None) and cds.can_dump() is False
 
 
 def test_an_old_or_unknown_java_gets_no_option(tmp_path: Path):

@@ -67,6 +67,10 @@ def test_segments_continue_from_the_trials_own_checkpoint(tmp_path: Path) -> Non
     assert list(phases) == named and all(phases[p] >= 0 for p in named)
     assert phases["launch"] > 0.2 and phases["spark context"] > 0.2  # a JVM each, at least
     assert sum(phases.values()) <= first.startup_s + 0.5
+    # the driver JVM maps the class-data-sharing archive, or writes it when there is none yet
+    log = (tmp_path / "t0" / "seg.log").read_text()
+    assert "class data sharing: -XX:SharedArchiveFile=" in log or "ArchiveClassesAtExit" in log
+    assert backend.cds is not None and backend.cds.archive.is_file()
     assert first.energy.source == "estimate" and first.energy.joules > 0
     assert all(e.energy.joules > 0 and e.duration_s > 0 for e in first.epochs)
     # every sampled hyperparameter reached the app (it echoes what it parsed)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import tempfile
 from pathlib import Path
 
 from pipetune.spark_env import SparkEnvironment
@@ -47,6 +49,8 @@ class ClassDataSharing:
     def __init__(self, env: SparkEnvironment, directory: Path | None = None) -> None:
         major = java_major(env.java_home)
         self.usable = major is not None and major >= MIN_JAVA
+        self.java = env.java_home / "bin" / "java"
+        self._dumps: bool | None = None  # whether this JVM can dump an archive (probed once)
         parts = [str(env.java_home), str(major), str(env.spark_home), *map(str, env.jars)]
         key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
         self.archive = (directory or cache_dir()) / f"driver-{key}.jsa"
@@ -58,12 +62,27 @@ class ClassDataSharing:
             return "", None
         if self.archive.is_file():
             return f"-XX:SharedArchiveFile={self.archive}", None
+        if not self.can_dump():
+            return "", None
         try:
             self.archive.parent.mkdir(parents=True, exist_ok=True)
         except OSError:
             return "", None
         dump = self.archive.with_name(f"{self.archive.stem}.{os.getpid()}.{id(self)}.tmp")
         return f"-XX:ArchiveClassesAtExit={dump}", dump
+
+    def can_dump(self) -> bool:
+        """Whether this JVM takes -XX:ArchiveClassesAtExit (a JRE built without CDS refuses
+        it and would not start at all): `java -version` with it, once (~0.1 s)."""
+        if self._dumps is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                probe = [str(self.java), f"-XX:ArchiveClassesAtExit={tmp}/probe.jsa", "-version"]
+                try:
+                    done = subprocess.run(probe, capture_output=True, timeout=60)
+                    self._dumps = done.returncode == 0
+                except (OSError, subprocess.TimeoutExpired):
+                    self._dumps = False
+        return self._dumps
 
     def landed(self, dump: Path | None, ok: bool) -> None:
         """After the process: keep a dump of a run that ended well, drop any other."""
