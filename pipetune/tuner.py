@@ -413,10 +413,11 @@ class Tuner:
                     **({"iterations": decision.iterations} if decision.iterations else {}),
                 )
             )
-            epoch = pause.epochs[-1].epoch if pause.epochs else 0
-            inside = pause.window is not None and not pause.epochs
-            if inside and pause.window is not None:
-                epoch = pause.window.epoch
+            epoch, inside = 0, False
+            if pause.epochs:
+                epoch = pause.epochs[-1].epoch
+            elif pause.window is not None:  # after a window that ended inside an epoch
+                epoch, inside = pause.window.epoch, True
             if decision.setting is not None and decision.setting != pause.setting:
                 how, why = ApplyMode.LIVE, decision.why
                 self._switch(

@@ -343,21 +343,19 @@ def live_config(tmp_path: Path, window: str = "epoch") -> Any:
     return load_config(write_project(tmp_path, conf))
 
 
+def replay_tuner(config: Any, run_dir: Path) -> Tuner:
+    """The real tuner over `live_trace()`, one trial at HP."""
+    backend = ReplayBackend(live_trace(), "lenet5")
+    progress = Progress(quiet=True)
+    store = NullStore()
+    return Tuner(config, Mode.PIPETUNE, backend, store, progress, run_dir, "trace", configs=[HP])
+
+
 def test_the_tuner_runs_a_live_trial_in_one_process(tmp_path: Path):
     config = live_config(tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    tuner = Tuner(
-        config,
-        Mode.PIPETUNE,
-        ReplayBackend(live_trace(), "lenet5"),
-        NullStore(),
-        Progress(quiet=True),
-        run_dir,
-        "trace",
-        configs=[HP],
-    )
-    summary = tuner.run()
+    summary = replay_tuner(config, run_dir).run()
     [trial] = summary["trials"]
     assert trial["processes"] == 1
     assert trial["system"]["chosen"] == {"cores": "2", "memory": "2g"}
@@ -392,18 +390,7 @@ def test_window_probes_run_inside_epoch_2_of_the_one_process(tmp_path: Path):
     config = live_config(tmp_path, window="iterations")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    backend = ReplayBackend(live_trace(), "lenet5")
-    tuner = Tuner(
-        config,
-        Mode.PIPETUNE,
-        backend,
-        NullStore(),
-        Progress(quiet=True),
-        run_dir,
-        "trace",
-        configs=[HP],
-    )
-    [trial] = tuner.run()["trials"]
+    [trial] = replay_tuner(config, run_dir).run()["trials"]
     assert trial["processes"] == 1 and trial["epochs"] == 4 and trial["probe_epochs"] == 0
     assert trial["system"]["chosen"] == C2.as_dict() and trial["system"]["source"] == "probed"
     probes = trial["system"]["probes"]
@@ -500,17 +487,8 @@ def test_a_skipped_restart_candidate_is_in_the_summary_and_journal(tmp_path: Pat
     config = load_config(write_project(tmp_path, conf))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    tuner = Tuner(
-        config,
-        Mode.PIPETUNE,
-        ReplayBackend(live_trace(), "lenet5"),  # no memory=1g group: it must not be probed
-        NullStore(),
-        Progress(quiet=True),
-        run_dir,
-        "trace",
-        configs=[HP],
-    )
-    [trial] = tuner.run()["trials"]
+    # the trace has no memory=1g group: it must not be probed
+    [trial] = replay_tuner(config, run_dir).run()["trials"]
     assert trial["processes"] == 1 and trial["system"]["chosen"] == C2.as_dict()
     assert [n["setting"] for n in trial["system"]["not_probed"]] == ["cores=1,memory=1g"]
     events = read_events(run_dir / "journal.jsonl")

@@ -18,8 +18,7 @@ C2 = SystemSetting.of({"cores": "2"})
 
 
 def test_the_launch_runs_to_the_apps_python_and_the_teardown_from_its_end_to_now():
-    phases = StartupPhases()
-    phases.launched_at = time.time() - 10.0
+    phases = StartupPhases(time.time() - 10.0)
     app = {"spark context": 3.0, "data": 4.5, "model": 1.25, "bad": -1, "worse": "x"}
     phases.started({"python_at": phases.launched_at + 2.0, "phases_s": app})
     phases.ended(0.75)
@@ -32,8 +31,8 @@ def test_the_launch_runs_to_the_apps_python_and_the_teardown_from_its_end_to_now
 
 
 def test_an_app_that_says_nothing_has_no_phases_and_a_clock_from_elsewhere_no_launch():
-    assert StartupPhases().finished() == {}
-    phases = StartupPhases()
+    assert StartupPhases(time.time()).finished() == {}
+    phases = StartupPhases(time.time())
     phases.started({"python_at": phases.launched_at - 3600.0, "phases_s": {"data": 1.0}})
     assert phases.finished() == {"data": 1.0}  # an hour before the launch: not this process
     phases.started("not a dict")

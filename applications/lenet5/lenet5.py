@@ -443,9 +443,6 @@ class EpochIterations:
         self.loss = loss
         self.seconds = seconds
 
-    def durations(self) -> list[float]:
-        return [round(s, 5) for s in self.seconds]
-
 
 def epoch_iterations(summary: Any, after_step: int, batch_size: int) -> tuple[EpochIterations, int]:
     """The iterations logged after ``after_step``, and the last step logged.

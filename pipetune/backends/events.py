@@ -79,23 +79,23 @@ def steady_epoch_s(iteration_s: Any) -> float | None:
     cache warm-up; the median of the second half is what the setting costs once warm.
     None without at least 4 valid iteration times.
     """
-    if not isinstance(iteration_s, list):
-        return None
-    times = [float(t) for t in iteration_s if isinstance(t, (int, float)) and t > 0]
-    if len(times) < 4 or len(times) != len(iteration_s):
-        return None
-    return statistics.median(times[len(times) // 2 :]) * len(times)
+    times = _iteration_times(iteration_s)
+    return statistics.median(times[len(times) // 2 :]) * len(times) if times else None
 
 
 def log_spread(iteration_s: Any) -> float | None:
     """The standard deviation of the log iteration times of the epoch's second half (None
     without at least 4 valid times)."""
+    times = _iteration_times(iteration_s)
+    return statistics.stdev(math.log(t) for t in times[len(times) // 2 :]) if times else None
+
+
+def _iteration_times(iteration_s: Any) -> list[float]:
+    """An event's iteration times, when there are at least 4 and every one is a time > 0."""
     if not isinstance(iteration_s, list):
-        return None
+        return []
     times = [float(t) for t in iteration_s if isinstance(t, (int, float)) and t > 0]
-    if len(times) < 4 or len(times) != len(iteration_s):
-        return None
-    return statistics.stdev(math.log(t) for t in times[len(times) // 2 :])
+    return times if len(times) >= 4 and len(times) == len(iteration_s) else []
 
 
 def echo_mismatches(

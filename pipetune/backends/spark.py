@@ -198,8 +198,7 @@ class SparkSubmitBackend(Backend):
             start_new_session=True,  # its own process group: a timeout kills the whole tree
         )
         self._proc = proc
-        run = _SegmentRun(self, request, proc, on_epoch, decide, log)
-        run.phases.launched_at = launched_at
+        run = _SegmentRun(self, request, proc, on_epoch, decide, log, launched_at)
         timed_out = threading.Event()
 
         def on_timeout() -> None:
@@ -254,6 +253,7 @@ class _SegmentRun:
         on_epoch: EpochCallback,
         decide: DecideCallback | None,
         log: IO[str],
+        launched_at: float,
     ) -> None:
         self.backend = backend
         self.request = request
@@ -282,7 +282,7 @@ class _SegmentRun:
         self.placed = False
         self.stopped = False
         self.ended = False
-        self.phases = StartupPhases()
+        self.phases = StartupPhases(launched_at)
         self.windows = False  # the app can pause inside an epoch (its `start` says so)
         self.window: WindowReport | None = None  # the window just reported, before its pause
         self.warmup = 0  # of the window asked for: its first iterations not measured
@@ -324,14 +324,7 @@ class _SegmentRun:
     def _window(self, event: dict[str, Any]) -> None:
         now = self.meter.mark()
         self.window = window_report(event, self.warmup, self.meter.between(self.boundary, now))
-        if self.expected:
-            wrong = [
-                f"system {k}: in force should be {v!r}, app echoed {self.window.system.get(k)!r}"
-                for k, v in self.expected.items()
-                if self.window.system.get(k) != v
-            ]
-            if wrong:
-                raise EventError("the app did not receive what was sent: " + "; ".join(wrong))
+        self._raise_mismatches(self._system_mismatches(self.window.system))
 
     def _pause(self, epoch: int, iteration: int) -> None:
         started = time.monotonic()
@@ -457,15 +450,23 @@ class _SegmentRun:
         app = self.backend.app
         sent = self.request.hyperparameters
         wrong = echo_mismatches(sent, app.hyperparameter_flags, report.echoed)
-        if self.expected:
-            if not report.system:
-                wrong.append("the app did not echo the system setting in force (`system`)")
-            else:
-                wrong += [
-                    f"system {k}: in force should be {v!r}, app echoed {report.system.get(k)!r}"
-                    for k, v in self.expected.items()
-                    if report.system.get(k) != v
-                ]
+        self._raise_mismatches(wrong + self._system_mismatches(report.system))
+
+    def _system_mismatches(self, system: dict[str, Any]) -> list[str]:
+        """What the app says is in force (an epoch's or a window's `system`) against what the
+        backend put in force."""
+        if not self.expected:
+            return []
+        if not system:
+            return ["the app did not echo the system setting in force (`system`)"]
+        return [
+            f"system {k}: in force should be {v!r}, app echoed {system.get(k)!r}"
+            for k, v in self.expected.items()
+            if system.get(k) != v
+        ]
+
+    @staticmethod
+    def _raise_mismatches(wrong: list[str]) -> None:
         if wrong:
             raise EventError("the app did not receive what was sent: " + "; ".join(wrong))
 

@@ -19,8 +19,8 @@ class StartupPhases:
     app's Python), the phases the app reports in its `start` event (Spark context, data,
     model, ...), its checkpoint save (from `end`) and the teardown after it (to the exit)."""
 
-    def __init__(self) -> None:
-        self.launched_at = time.time()
+    def __init__(self, launched_at: float) -> None:
+        self.launched_at = launched_at  # unix time, just before the process was started
         self.seconds: dict[str, float] = {}
         self.ended_at: float | None = None
 

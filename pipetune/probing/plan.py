@@ -179,7 +179,7 @@ class PipelinedPlan(TrialPlan):
         if epochs_done(history) >= self.epochs:
             return Phase.DONE
         if self.windowing(history):
-            return self._window_phase(history)
+            return self._window_state(history)[0]
         probed = [s for s in history if s.role is Role.PROBE]
         if not probed:
             return Phase.PROFILING
@@ -208,10 +208,9 @@ class PipelinedPlan(TrialPlan):
         return PlannedSegment(best, remaining, Role.TRAIN, launch=self._launch(best), why=why)
 
     def at_pause(self, history: list[SegmentRecord], running: SystemSetting) -> Decision:
-        if self.windowing(history) and self.phase(history) is Phase.PROBING:
-            step = window_plan.next_step(history, self.window_order, self.probing, self.epochs)
-            if step is not None:
-                return Decision(step.setting, Role.PROBE, 0, step.why, step.iterations, step.warmup)
+        step = self._window_state(history)[1] if self.windowing(history) else None
+        if step is not None:
+            return Decision(step.setting, Role.PROBE, 0, step.why, step.iterations, step.warmup)
         planned = self.next_segment(history)
         if planned is None:
             return Decision(None, why="the trial has all its epochs")
@@ -234,16 +233,18 @@ class PipelinedPlan(TrialPlan):
         fallback = any(s.role is Role.PROBE and s.epochs and s.window is None for s in history)
         return self.windows and not fallback
 
-    def _window_phase(self, history: list[SegmentRecord]) -> Phase:
+    def _window_state(
+        self, history: list[SegmentRecord]
+    ) -> tuple[Phase, window_plan.WindowStep | None]:
+        """Where a window-probed trial stands (DONE aside), and the window to run next."""
         if not history:
-            return Phase.PROFILING
+            return Phase.PROFILING, None
         if self.recognized is not None or any(s.role is Role.TRAIN for s in history):
-            return Phase.SETTLED
+            return Phase.SETTLED, None
         if not any(s.role is Role.WARMUP and s.ok and s.epochs for s in history):
-            return Phase.PROFILING
-        if window_plan.next_step(history, self.window_order, self.probing, self.epochs) is not None:
-            return Phase.PROBING
-        return Phase.SETTLED
+            return Phase.PROFILING, None
+        step = window_plan.next_step(history, self.window_order, self.probing, self.epochs)
+        return (Phase.PROBING, step) if step is not None else (Phase.SETTLED, None)
 
     def _probe(self, setting: SystemSetting, remaining: int, why: str) -> PlannedSegment:
         if self.probing.continuation and remaining > 1:

@@ -67,7 +67,12 @@ def iterations_needed(p: Pace, error: float) -> int:
     """About how many measured iterations bring the interval within ±`error`."""
     if p.rel_error <= error:
         return p.iterations
-    spread = math.log1p(p.rel_error) * math.sqrt(p.iterations) / t975(p.iterations - 1)
+    return iterations_for(p.log_se * math.sqrt(p.iterations), error)
+
+
+def iterations_for(spread: float, error: float) -> int:
+    """Iterations whose mean log time has a 95 % interval of ±`error`, when one iteration's log
+    time spreads by `spread` (its standard deviation)."""
     return math.ceil((1.96 * spread / math.log1p(error)) ** 2)
 
 

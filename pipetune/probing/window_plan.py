@@ -133,7 +133,7 @@ def first_window(history: list[SegmentRecord], probing: ProbingConfig, limit: in
     )
     if spread is None:
         return min(least, limit)
-    needed = math.ceil((1.96 * spread / math.log1p(probing.window_error)) ** 2)
+    needed = window.iterations_for(spread, probing.window_error)
     return min(max(least, probing.window_warmup + needed), limit)
 
 
@@ -157,44 +157,34 @@ def results(history: list[SegmentRecord], order: list[SystemSetting]) -> list[Pr
     out = []
     for setting in order:
         runs = groups.get(setting)
-        p = window.pooled_pace(runs) if runs else None
-        if runs is None or p is None:
-            # an app that cannot pause inside an epoch probed it for a whole epoch instead
-            epochs = [s for s in history if s.setting == setting and s.role is Role.PROBE]
-            if epochs and epochs[-1].ok and epochs[-1].epochs:
-                out.append(probe_result(epochs[-1]))
+        if runs is not None and window.pooled_pace(runs) is not None:
+            out.append(_as_epoch(runs, per_epoch))
             continue
-        joules = window.joules_per_iteration(runs)
-        out.append(
-            ProbeResult(
-                setting,
-                p.s_per_iteration * per_epoch,
-                joules * per_epoch if joules is not None else None,
-                window.energy_source(runs),
-                process=runs[-1][-1].process,
-            )
-        )
+        # an app that cannot pause inside an epoch probed it for a whole epoch instead
+        epochs = [s for s in history if s.setting == setting and s.role is Role.PROBE]
+        if epochs and epochs[-1].ok and epochs[-1].epochs:
+            out.append(probe_result(epochs[-1]))
     return out
 
 
 def run_results(history: list[SegmentRecord]) -> list[ProbeResult]:
     """One result per window probe, in order (a re-measured default appears twice)."""
     per_epoch = epoch_iterations(history)
-    out = []
-    for run in window.window_runs(history):
-        p = window.pace(window.measured(run))
-        joules = window.joules_per_iteration([run])
-        out.append(
-            ProbeResult(
-                run[0].setting,
-                p.s_per_iteration * per_epoch if p else None,
-                joules * per_epoch if joules is not None else None,
-                window.energy_source([run]),
-                error=None if p else "too few iterations measured",
-                process=run[0].process,
-            )
-        )
-    return out
+    return [_as_epoch([run], per_epoch) for run in window.window_runs(history)]
+
+
+def _as_epoch(runs: list[list[SegmentRecord]], per_epoch: int) -> ProbeResult:
+    """Windows of one setting, pooled, as what a whole epoch at their pace would cost."""
+    p = window.pooled_pace(runs)
+    joules = window.joules_per_iteration(runs)
+    return ProbeResult(
+        runs[0][0].setting,
+        p.s_per_iteration * per_epoch if p else None,
+        joules * per_epoch if joules is not None else None,
+        window.energy_source(runs),
+        error=None if p else "too few iterations measured",
+        process=runs[-1][-1].process,
+    )
 
 
 def choice(

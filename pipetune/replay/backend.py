@@ -248,7 +248,8 @@ class _Replayed:
 
     def run_window(self, epoch: int, iterations: int, warmup: int) -> None:
         """A window probe of `iterations` at the current setting, inside `epoch`."""
-        row = self._rows(self.setting)[min(epoch, len(self._rows(self.setting))) - 1]
+        rows = self._rows(self.setting)
+        row = rows[min(epoch, len(rows)) - 1]
         per_epoch = _epoch_iterations(row, self.request.hyperparameters)
         pace = (row.steady_s or row.duration_s) / per_epoch
         label, trial = self.setting.label(), self.request.trial_id
