@@ -7,6 +7,7 @@ and tuning runs do not pay for them.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -89,7 +90,9 @@ def record(config_path: str, out: str, workload: str | None, count: int | None) 
         )
         energy = build_energy_source(config.power)
         click.echo(f"energy: {energy.describe()}")
-        backend = build_backend(config, energy)
+        # Each group from a fresh process: a trace's start-up is a launch's (TRACE_FORMAT.md)
+        fresh = dataclasses.replace(config.app, reuse_process=False)
+        backend = build_backend(dataclasses.replace(config, app=fresh), energy)
         work_dir = config.runs_dir / f"trace-{time.strftime('%Y%m%d-%H%M%S')}"
         energy.start()
         try:
@@ -97,6 +100,7 @@ def record(config_path: str, out: str, workload: str | None, count: int | None) 
                 config, backend, Path(out), work_dir, workload=name, count=count, say=click.echo
             )
         finally:
+            backend.close()
             energy.stop()
     except PipeTuneError as exc:
         _fail(f"error: {exc}", exc.exit_code)

@@ -55,6 +55,7 @@ _APP_KEYS = {
     "timeout_s",
     "pinCores",
     "classDataSharing",
+    "reuseProcess",
     "liveParameters",
     "placementAgents",
 }
@@ -117,6 +118,10 @@ class AppConfig:
     # start the driver JVM from a class-data-sharing archive of its class path
     # (backends/cds.py): ~1.6 s less start-up a segment here
     class_data_sharing: bool = True
+    # run a segment in the process of the one before when both are launched alike (their
+    # Spark options and system-parameter flags): the Spark context and the data are kept,
+    # the rest is the segment's own (backends/job.py; the app must support it: contract.py)
+    reuse_process: bool = True
 
     @property
     def is_local(self) -> bool:
@@ -294,6 +299,9 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
     sharing = raw.get("classDataSharing", True)
     if not isinstance(sharing, bool):
         c.problem(f"{p}.classDataSharing", "true or false", show(sharing))
+    reuse = raw.get("reuseProcess", True)
+    if not isinstance(reuse, bool):
+        c.problem(f"{p}.reuseProcess", "true or false", show(reuse))
     live = raw.get("liveParameters", [])
     if not isinstance(live, list) or not all(isinstance(n, str) and n in sp_flags for n in live):
         c.problem(
@@ -325,6 +333,7 @@ def _parse_app(c: Checker, raw: Any, path: Path, base_dir: Path) -> AppConfig | 
         timeout_s=float(timeout),
         pin_cores=pin_cores,
         class_data_sharing=sharing,
+        reuse_process=reuse,
         live_parameters=tuple(live),
         placement_agents=tuple(agents),
     )

@@ -19,6 +19,7 @@ process whose setting may change while it runs, `--decisionFile F` (`standard_fl
             its pause: each iteration's seconds and the setting in force
     refused a decision's setting cannot be applied here; the app then saves and ends
     end     the checkpoint is saved (optionally `save_s`: how long saving it took)
+    idle    after `end`, in a process the launcher may reuse: free for the next segment
     error   a failure, with a message for the user
 
 **Decisions** (`Decision`, written atomically to F by the launcher): go on or stop; the live
@@ -29,6 +30,14 @@ epoch then goes on from there after the pause, with its accounting unchanged), e
 the epochs done and the iterations done in all (`iteration`), and its decision echoes both.
 An app that can pause inside an epoch says so in its `start` event (`"windows": true`); to one
 that cannot, the launcher never sends `iterations`.
+
+**Reuse** (optional): when the launcher may run the next segment in the same process, it
+names a file in the environment (`PIPETUNE_NEXT_FILE`). An app that can take another segment
+says so in its `start` event (`"reuse": true`); after its `end` it emits `idle` and waits for
+a `Next` in that file: the app flags of the next segment (its hyperparameters and standard
+flags, parsed as at a launch) or the word to exit. Everything of a segment is built afresh
+(model, optimizer, seeds, checkpoint); only what the flags do not change is kept (the Spark
+context, and data made from the same inputs). An app that ignores the variable just ends.
 
 **Checkpoint**: DIR holds `meta.json` (`epochs_done`, `hyperparameters`, the app's own
 fields) written last, DIR swapped in with renames, so a reader sees a whole checkpoint or none.
@@ -50,7 +59,8 @@ TAG = "[pipetune]"
 META_FILE = "meta.json"
 
 START, EPOCH, PAUSE, REFUSED, END, ERROR = "start", "epoch", "pause", "refused", "end", "error"
-WINDOW = "window"
+WINDOW, IDLE = "window", "idle"
+NEXT_FILE_ENV = "PIPETUNE_NEXT_FILE"
 
 
 class EventError(ValueError):
@@ -176,6 +186,11 @@ def error_event(message: str) -> dict[str, Any]:
     return {"event": ERROR, "message": message}
 
 
+def idle_event(segments: int) -> dict[str, Any]:
+    """`segments`: how many this process has run (the next handover's `serial`)."""
+    return {"event": IDLE, "segments": segments}
+
+
 # -------------------------------------------------------------------------- decisions
 
 
@@ -261,6 +276,69 @@ def process_started_at() -> float:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return time.time()
+
+
+# ------------------------------------------------------------------------------ reuse
+
+
+@dataclass(frozen=True)
+class Next:
+    """The launcher's word to an idle process: run the segment these app flags describe, or
+    exit (no flags). `serial` answers the `idle` of the process's `serial`-th segment."""
+
+    serial: int
+    argv: tuple[str, ...] = ()
+    sent_at: float = 0.0  # unix time, for the start-up accounting of the handover
+
+    @property
+    def exit(self) -> bool:
+        return not self.argv
+
+    def to_json(self) -> str:
+        return json.dumps({"serial": self.serial, "argv": list(self.argv), "sent_at": self.sent_at})
+
+    @classmethod
+    def from_json(cls, text: str) -> Next:
+        raw = json.loads(text)
+        argv = raw.get("argv") if isinstance(raw, dict) else None
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("serial"), int)
+            or not isinstance(argv, list)
+            or not all(isinstance(a, str) for a in argv)
+        ):
+            raise ValueError(f"not a handover: {text[:120]}")
+        sent_at = raw.get("sent_at")
+        return cls(raw["serial"], tuple(argv), float(sent_at) if sent_at else 0.0)
+
+
+def next_file() -> Path | None:
+    """Where this process's next segment will be named, when the launcher may reuse it."""
+    value = os.environ.get(NEXT_FILE_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def write_next(path: Path, handover: Next) -> None:
+    """Atomically, as a decision."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(handover.to_json())
+    os.replace(tmp, path)
+
+
+def await_next(path: Path, serial: int, timeout_s: float, poll_s: float = 0.02) -> Next | None:
+    """Emit `idle` after the process's `serial`-th segment and wait for the launcher's word;
+    None when none came in time (the app should then exit: the launcher is gone or done)."""
+    emit(idle_event(serial))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            handover = Next.from_json(path.read_text())
+        except (OSError, ValueError):
+            handover = None  # not written yet (the launcher renames it into place)
+        if handover is not None and handover.serial == serial:
+            return handover
+        time.sleep(poll_s)
+    return None
 
 
 # ------------------------------------------------------------------------- checkpoint

@@ -155,6 +155,7 @@ def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:
         "switch_s": seg.switch_s,
         "window": window_to_dict(seg.window) if seg.window else None,
         "phases": seg.phases,
+        **({"reused": seg.reused} if seg.reused else {}),
     }
 
 
@@ -172,6 +173,7 @@ def segment_from_event(event: dict[str, Any]) -> SegmentRecord:
         switch_s=event.get("switch_s", 0.0),
         window=window_from_dict(event["window"]) if event.get("window") else None,
         phases=dict(event.get("phases") or {}),
+        reused=int(event.get("reused") or 0),
     )
 
 

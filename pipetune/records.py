@@ -234,6 +234,8 @@ class SegmentResult:
     stints: tuple[Stint, ...]
     app_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # segments its process had run before it (backends/job.py): 0 for a fresh process
+    reused: int = 0
 
     @property
     def epochs(self) -> list[EpochReport]:
@@ -275,6 +277,9 @@ class SegmentRecord:
     window: WindowReport | None = None  # a window probe's iterations (no whole epoch)
     # its process's start-up by phase, in s (backends/startup.py), on a process's first record
     phases: dict[str, float] = field(default_factory=dict)
+    # on a process's first record: the segments that process had run before (of this trial or
+    # earlier ones) when it took this one over; 0 for a fresh process
+    reused: int = 0
 
     @property
     def ok(self) -> bool:

@@ -54,6 +54,8 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
             "decisions": trial.decisions,  # at pauses: go on (at which setting) or stop, and why
         },
         "processes": len({s.process or -s.index - 1 for s in segments}),
+        # of them, those that were an earlier segment's, kept for the next (reuseProcess)
+        "reused_processes": sum(1 for s in segments if s.reused),
         "epochs": len(epochs),
         "segments": len(segments),
         "probe_epochs": sum(

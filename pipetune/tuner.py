@@ -176,6 +176,7 @@ class Tuner:
             self._write("interrupted")
             raise Interrupted(self.paths.run_dir) from None
         finally:
+            self.backend.close()  # an idle process kept for a next segment
             self.store.close()
         self.state.apply(self._journal("run_finished"))
         summary = self._write("finished")
@@ -533,6 +534,7 @@ def segment_records(index: int, process: int, result: SegmentResult) -> list[Seg
             switch_s=stint.switch_s,
             window=stint.window,
             phases=dict(result.extra.get("startup") or {}) if i == 0 else {},
+            reused=result.reused if i == 0 else 0,
         )
         for i, stint in enumerate(result.stints)
     ]

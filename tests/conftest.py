@@ -20,9 +20,8 @@ def write_project(
     """A minimal project in `tmp`: the real app script, an app config and pipetune.conf."""
     app_dir = tmp / "applications" / "lenet5"
     app_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("lenet5.py", "data.py"):
-        if (ROOT / "applications" / "lenet5" / name).exists():
-            shutil.copy(ROOT / "applications" / "lenet5" / name, app_dir / name)
+    for source in (ROOT / "applications" / "lenet5").glob("*.py"):
+        shutil.copy(source, app_dir / source.name)
     (app_dir / "lenet5.py").touch()
     app_conf = {
         "name": "lenet5",

@@ -149,10 +149,16 @@ def check_summary(run_dir: Path) -> None:
         assert trial["time"]["total_s"] == pytest.approx(sum(walls), abs=0.01)
         t = trial["time"]
         assert t["total_s"] == pytest.approx(t["train_s"] + t["probe_s"] + t["startup_s"], abs=0.01)
-        assert t["startup_s"] > 3 and t["probe_s"] > 0
+        assert t["startup_s"] > 0.5 and t["probe_s"] > 0
         phases = t["startup_phases_s"]  # one process: its launch, the app's phases, save, exit
-        assert {"launch", "spark context", "data", "model", "save", "teardown"} <= set(phases)
+        assert {"data", "model", "save", "teardown"} <= set(phases)
         assert sum(phases.values()) <= t["startup_s"] + 1.0
+        if trial["number"] == 0:  # a fresh process: launched, with a new Spark context
+            assert trial["reused_processes"] == 0
+            assert {"launch", "spark context"} <= set(phases)
+        else:  # the first trial's process, handed the second trial (reuseProcess)
+            assert trial["reused_processes"] == 1, phases
+            assert "handover" in phases and "launch" not in phases
         assert trial["energy"]["source"] == "estimate" and trial["energy"]["joules"] > 0
         # each trial has its own checkpoint
         ckpt = run_dir / "trials" / trial["id"] / "checkpoint"

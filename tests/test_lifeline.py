@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from pipetune.backends.spark import LIFELINE
+from pipetune.backends.job import LIFELINE
 from tests.machine import gone_within
 
 # a job with a grandchild, like spark-submit → JVM → Python driver; prints both pids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,26 @@ pytestmark = pytest.mark.spark
 HPS = {"batch_size": 32, "learning_rate": 0.05, "learning_rate_decay": 0.001}
 
 
+OPEN: list[SparkSubmitBackend] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_backends() -> Iterator[None]:
+    """Each test's backends let go of their idle processes (on a cluster: their executors)."""
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 def backend_for(
     tmp_path: Path, app: dict | None = None, conf: dict | None = None
 ) -> SparkSubmitBackend:
     cfg = load_config(write_project(tmp_path, conf, app))
-    return SparkSubmitBackend(
+    backend = SparkSubmitBackend(
         cfg.app, discover(), EnergySource(CpuPowerModel(10.0, 5.0)), cwd=tmp_path
     )
+    OPEN.append(backend)
+    return backend
 
 
 def request(
@@ -124,9 +138,9 @@ def test_a_live_switch_moves_every_thread_and_the_engine(tmp_path: Path) -> None
     seen: list[tuple[int, dict, list]] = []
 
     def on_epoch(report: EpochReport, setting: SystemSetting, role: Role) -> None:
-        proc = backend._proc
-        assert proc is not None
-        pids = job_tree(proc.pid)
+        job = backend._running
+        assert job is not None
+        pids = job_tree(job.pid)
         want = first_cpus(cpus, int(setting.get("cores") or 0))
         seen.append((report.epoch, report.system, stray_threads(pids, want)))
 
@@ -204,6 +218,7 @@ def test_standalone_cluster_runs_a_segment_on_executors(tmp_path: Path) -> None:
         result = backend.run_segment(
             request(tmp_path, "t0", {"cores": "2", "memory": "1g"}, 1), ignore
         )
+        backend.close()  # while its master is still up
     assert [e.epoch for e in result.epochs] == [1]
     assert result.app_id.startswith("app-")
     log = (tmp_path / "t0" / "seg.log").read_text()
@@ -237,6 +252,7 @@ def test_standalone_executors_take_cores_live_on_their_own_cpus(tmp_path: Path) 
         assert [system["cores"] for system, _ in seen] == [1, 2]
         assert [stray for _, stray in seen] == [[], []]
 
+        backend.close()  # its idle application holds the cluster's cores
         # two executors sharing this host: disjoint CPUs, one each
         backend = backend_for(
             tmp_path, {"master": master, "num_executors": 2, "executor_memory": "1g"}
@@ -254,6 +270,7 @@ def test_standalone_executors_take_cores_live_on_their_own_cpus(tmp_path: Path) 
             request(tmp_path, "t1", {"cores": "2"}, 1), launch=SystemSetting.of({"cores": "2"})
         )
         backend.run_segment(two, where)
+        backend.close()
     assert len(placed) == 1 and len(placed[0]) == 2
     assert placed[0][0].isdisjoint(placed[0][1]) and all(len(c) == 1 for c in placed[0])
 

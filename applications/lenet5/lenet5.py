@@ -1,22 +1,24 @@
-"""LeNet-5 on BigDL 2.4 (dllib) for PipeTune: one trial segment per spark-submit.
+"""LeNet-5 on BigDL 2.4 (dllib) for PipeTune: a trial segment per spark-submit, or several.
 
     spark-submit [spark options] applications/lenet5/lenet5.py \
         --epochs K --checkpoint DIR [--batchSize B --learningRate LR ...]
 
 Trains K more epochs, resuming model weights and SGD state from DIR when it holds a
-checkpoint, then saves DIR atomically. Progress goes to stdout as single lines
+checkpoint, then saves DIR atomically. When the launcher may reuse the process
+(PIPETUNE_NEXT_FILE), it then waits for the next segment's flags and runs that one in the
+same Spark context (session.py). Progress goes to stdout as single lines
 ``[pipetune] {json}`` (events "start", "epoch", "end"); see README.md for the contract.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import math
 import os
 import shutil
-import site
 import sys
 import tempfile
 import threading
@@ -30,6 +32,7 @@ import numpy as np
 APP_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(APP_DIR))
 import data  # noqa: E402
+from session import Dataset, Session  # noqa: E402
 
 from pipetune import contract  # noqa: E402  (the app protocol; standard library only)
 
@@ -110,6 +113,8 @@ def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
         "learningRate": args.learningRate,
         "learningRateDecay": args.learningRateDecay,
         "momentum": args.momentum,
+        "seed": args.seed,
+        "trainSize": args.trainSize,
     }
 
 
@@ -176,7 +181,7 @@ class DataPlan:
         return {"source": self.source, "train_samples": self.train_size, "seed": self.seed}
 
 
-def build_rdds(sc: Any, plan: DataPlan, partitions: int) -> tuple[Any, Any]:
+def build_dataset(sc: Any, plan: DataPlan, partitions: int) -> Dataset:
     """Training and validation RDD[Sample], generated inside the partitions and cached."""
     from bigdl.dllib.utils.common import Sample
 
@@ -209,7 +214,7 @@ def build_rdds(sc: Any, plan: DataPlan, partitions: int) -> tuple[Any, Any]:
         )
     train = seeds.mapPartitionsWithIndex(train_part).setName("lenet5-train").cache()
     val = val.setName("lenet5-val").cache()
-    return train, val
+    return Dataset(train, val, train.count(), val.count())
 
 
 # ------------------------------------------------------------------------------ model
@@ -643,65 +648,46 @@ class TrainingLoop:
 
 # ------------------------------------------------------------------------------- main
 
-# The BigDL jar bundles a log4j2-test.xml, which log4j2 prefers over Spark's defaults: it
-# sends every INFO line of Spark to stdout and appends them to "/tmp/${sys:logFilename}".
-# Once the JVM is up we replace it: warnings and errors to stderr, nothing to a file.
-# (Lines logged before that point still follow the bundled file; a launcher can avoid
-# them with -Dlog4j2.configurationFile=... in spark.driver.extraJavaOptions.)
-LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders>
-    <Console name="stderr" target="SYSTEM_ERR">
-      <PatternLayout pattern="%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n"/>
-    </Console>
-  </Appenders>
-  <Loggers>
-    <Root level="warn"><AppenderRef ref="stderr"/></Root>
-  </Loggers>
-</Configuration>
-"""
 
-
-def quiet_jvm_logs(sc: Any) -> None:
-    fd, path = tempfile.mkstemp(prefix="lenet5-log4j2-", suffix=".xml")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(LOG4J2_XML)
-        jvm = sc._jvm
-        jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure(
-            jvm.java.io.File(path).toURI()
-        )
-    except Exception as exc:  # cosmetic only: never fail a trial over logging
-        print(f"lenet5: warning: could not reconfigure log4j2: {exc}", file=sys.stderr)
-    finally:
-        os.unlink(path)
-
-
-def init_spark() -> Any:
-    # BigDL's set_python_home() points PYTHONHOME at the venv (it assumes conda), which
-    # kills the Python workers ("No module named 'encodings'"). Point it at the real
-    # interpreter and expose the venv's site-packages instead, before the context starts.
-    os.environ["PYTHONHOME"] = sys.base_prefix
-    os.environ["PYTHONPATH"] = os.pathsep.join(site.getsitepackages())
-    from bigdl.dllib.nncontext import init_nncontext
-
-    # redirect_spark_log=False: BigDL would otherwise write ./bigdl.log into the cwd.
-    sc = init_nncontext(cluster_mode="spark-submit", redirect_spark_log=False)
-    quiet_jvm_logs(sc)
-    return sc
-
-
-def startup_phases(marks: list[tuple[str, float]]) -> dict[str, float]:
-    """Seconds of each start-up phase: Python and imports (to `run`), then each mark since
-    the one before."""
-    phases = {"imports": marks[0][1] - PYTHON_AT}
+def startup_phases(first: str, since: float, marks: list[tuple[str, float]]) -> dict[str, float]:
+    """Seconds of each start-up phase: `first` from `since` to the first mark (a fresh
+    process: Python and imports; a reused one: the handover), then each mark since the one
+    before."""
+    phases = {first: marks[0][1] - since}
     for (_, before), (name, at) in itertools.pairwise(marks):
         phases[name] = at - before
     return {name: round(max(0.0, s), 4) for name, s in phases.items()}
 
 
+def weights_digest(model: Any) -> str:
+    """A fingerprint of the model's weights: a segment's start says where it starts from."""
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def run(args: argparse.Namespace) -> None:
+    """The segments of this process: the one launched, then each one the launcher hands over
+    (contract.py, "Reuse")."""
+    session = Session(APP_DIR)
+    try:
+        while True:
+            train_segment(args, session)
+            argv = session.await_next(args.decisionTimeout)
+            if argv is None:
+                return
+            args = parse_args(argv)
+    finally:
+        session.stop()
+
+
+def train_segment(args: argparse.Namespace, session: Session) -> None:
     marks = [("launch", time.time())]
+    if session.segments:
+        first, since = "handover", session.handed_over_at or marks[0][1]
+    else:
+        first, since = "imports", PYTHON_AT
     hp = hyperparameters(args)
     ckpt = Path(args.checkpoint).expanduser().resolve()
     plan = DataPlan(args)
@@ -709,9 +695,13 @@ def run(args: argparse.Namespace) -> None:
     start_epoch = int(meta["epochs_done"]) if meta else 0
 
     marks.append(("checks", time.time()))
-    plan.start_split()
-    sc = init_spark()
-    marks.append(("spark context", time.time()))
+    if session.sc is None:
+        plan.start_split()
+        session.start()
+        marks.append(("spark context", time.time()))
+    else:
+        session.reset_engine()  # as a fresh process finds it
+    sc = session.sc
     summary_dir = tempfile.mkdtemp(prefix="lenet5-summary-")
     try:
         from bigdl.dllib.nn.criterion import ClassNLLCriterion
@@ -732,10 +722,10 @@ def run(args: argparse.Namespace) -> None:
                 f"--batchSize {args.batchSize} must be a multiple of nodes x cores = "
                 f"{nodes} x {cores} (BigDL splits every batch evenly over all cores)"
             )
-        sc.addPyFile(str(APP_DIR / "data.py"))
         partitions = args.partitions or sc.defaultParallelism
-        train, val = build_rdds(sc, plan, partitions)
-        n_train, n_val = train.count(), val.count()
+        key = (plan.identity(), plan.mnist_dir, plan.limit, partitions)
+        dataset, data_kept = session.dataset(key, lambda: build_dataset(sc, plan, partitions))
+        train, val = dataset.train, dataset.val
         marks.append(("data", time.time()))
 
         momentum = None
@@ -788,11 +778,19 @@ def run(args: argparse.Namespace) -> None:
                 sc.applicationId,
                 start_epoch,
                 hp,
-                train_samples=n_train,
-                val_samples=n_val,
+                train_samples=dataset.train_samples,
+                val_samples=dataset.val_samples,
                 data_source=plan.source,
                 windows=True,  # it can pause inside an epoch (TrainingLoop)
-                startup={"python_at": PYTHON_AT, "phases_s": startup_phases(marks)},
+                reuse=session.reusable,  # it can take the next segment (Session)
+                reused=session.segments,  # segments this process ran before this one
+                data_kept=data_kept,
+                weights=weights_digest(model),
+                optimizer_state=restored,
+                startup={
+                    "python_at": PYTHON_AT if not session.segments else None,
+                    "phases_s": startup_phases(first, since, marks),
+                },
             )
         )
         steps = ", ".join(f"{name} {t - marks[i][1]:.2f}s" for i, (name, t) in enumerate(marks[1:]))
@@ -805,7 +803,7 @@ def run(args: argparse.Namespace) -> None:
             )
 
         engine = LiveEngine(sc, args.batchSize, nodes)
-        loop = TrainingLoop(args, opt, model, val, summary, engine, hp, n_train)
+        loop = TrainingLoop(args, opt, model, val, summary, engine, hp, dataset.train_samples)
         epochs_done = loop.run(start_epoch, max(0, (restored["neval"] or 1) - 1))
 
         saving = time.perf_counter()
@@ -825,7 +823,6 @@ def run(args: argparse.Namespace) -> None:
         emit(contract.end_event(epochs_done, args.checkpoint, save_s=save_s))
     finally:
         shutil.rmtree(summary_dir, ignore_errors=True)
-        sc.stop()
 
 
 def report_error(message: str) -> None:

@@ -44,3 +44,6 @@ class Backend(ABC):
 
     def stop(self) -> None:  # noqa: B027 - optional hook, default is nothing to stop
         """Stop whatever is running (Ctrl-C); the default has nothing to stop."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, default is nothing kept
+        """Let go of what is kept between segments (an idle process); the run is over."""

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from pipetune import contract, lifeline
+from pipetune import contract
 from pipetune.backends.base import Backend, DecideCallback, EpochCallback
 from pipetune.backends.cds import ClassDataSharing
 from pipetune.backends.events import echo_mismatches, epoch_report, window_report
+from pipetune.backends.job import JobProcess
 from pipetune.backends.live import LiveSettings
 from pipetune.backends.startup import StartupPhases
 from pipetune.config import AppConfig, executor_layout
@@ -48,7 +46,14 @@ from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 
 
 def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:
-    """The full command line for one segment (a pure function, tested on its own).
+    """The full command line for one segment (a pure function, tested on its own): the
+    launch's part, then the segment's own."""
+    return launch_argv(env, app, request) + segment_argv(app, request)
+
+
+def launch_argv(env: SparkEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:
+    """The command line up to the segment's own flags: what a process is launched with, and
+    what a segment must share with a process to run in it (backends/job.py).
 
     The Spark options come from the launch setting (`request.launched_as`: live parameters
     at their widest, so that every later live value fits inside the process).
@@ -97,15 +102,22 @@ def spark_submit_argv(env: SparkEnvironment, app: AppConfig, request: SegmentReq
     for name, flag in app.system_parameter_flags.items():
         if name in values:
             argv += [f"--{flag}", request.setting.as_dict()[name]]
+    return argv
+
+
+def reuse_key(launch: list[str]) -> tuple[str, ...]:
+    """What a segment must share with a process to run in it: its launch command line but the
+    Spark application's name (which names the trial that launched it)."""
+    return tuple(a for i, a in enumerate(launch) if a != "--name" and launch[i - 1] != "--name")
+
+
+def segment_argv(app: AppConfig, request: SegmentRequest) -> list[str]:
+    """The segment's own flags: its hyperparameters, epochs, checkpoint and decision file."""
+    argv = []
     for name, value in request.hyperparameters.items():
         argv += [f"--{app.hyperparameter_flags[name]}", str(value)]
     decisions = decision_path(request) if takes_decisions(request) else None
     return argv + contract.standard_flags(request.epochs, request.checkpoint_dir, decisions)
-
-
-# Each segment runs under pipetune/lifeline.py, which stops the job's process group when this
-# process ends, so that a crashed tuner leaves no job training on.
-LIFELINE = [sys.executable, "-I", str(Path(lifeline.__file__))]
 
 
 def pinned(env: SparkEnvironment, app: AppConfig, cores: str | None) -> list[str]:
@@ -130,7 +142,9 @@ def decision_path(request: SegmentRequest) -> Path:
 
 
 class SparkSubmitBackend(Backend):
-    """One spark-submit per segment against the app config's master."""
+    """One spark-submit per segment against the app config's master, or, with
+    `reuseProcess`, one per launch: a segment launched as the last one was runs in that
+    process, which waits idle between them (backends/job.py)."""
 
     def __init__(
         self,
@@ -148,7 +162,8 @@ class SparkSubmitBackend(Backend):
         self.cwd = cwd
         self.live = LiveSettings(app, env.cpus, placer or AffinityPlacer())
         self.cds = ClassDataSharing(env) if app.class_data_sharing else None
-        self._proc: subprocess.Popen[str] | None = None
+        self._running: JobProcess | None = None  # in a segment
+        self._idle: JobProcess | None = None  # between segments, free for the next one
 
     def run_segment(
         self,
@@ -156,27 +171,58 @@ class SparkSubmitBackend(Backend):
         on_epoch: EpochCallback,
         decide: DecideCallback | None = None,
     ) -> SegmentResult:
-        argv = spark_submit_argv(self.env, self.app, request)
+        launch = launch_argv(self.env, self.app, request)
+        app_argv = segment_argv(self.app, request)
         Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
         decision_path(request).unlink(missing_ok=True)  # never an answer from an earlier try
         with open(request.log_path, "a", encoding="utf-8") as log:
-            log.write("$ " + " ".join(argv) + "\n")
-            log.flush()
-            return self._run(argv, request, on_epoch, decide, log)
+            job = self._reusable(reuse_key(launch), request, log)
+            if job is None:
+                job = self._launch(launch, app_argv, request, log)
+            else:
+                job.hand_over(app_argv)
+            return self._run(job, request, on_epoch, decide, log)
 
     def stop(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            _kill_group(proc)
+        for job in (self._running, self._idle):
+            if job is not None:
+                job.kill()
 
-    def _run(
-        self,
-        argv: list[str],
-        request: SegmentRequest,
-        on_epoch: EpochCallback,
-        decide: DecideCallback | None,
-        log: IO[str],
-    ) -> SegmentResult:
+    def close(self) -> None:
+        """Retire the idle process (its Spark context stopped, the process ended)."""
+        if self._idle is not None:
+            self._end(self._idle, self._idle.retire() == 0)
+            self._idle = None
+
+    def _reusable(
+        self, key: tuple[str, ...], request: SegmentRequest, log: IO[str]
+    ) -> JobProcess | None:
+        """The idle process, if this segment is launched as it was; it is retired otherwise."""
+        job, self._idle = self._idle, None
+        if job is None:
+            return None
+        if not job.reusable_for(key):
+            self._end(job, job.retire() == 0)
+            return None
+        log.write(
+            f"[pipetune-backend] reusing process {job.pid} (its segment {job.segments + 1}): "
+            + " ".join(segment_argv(self.app, request))
+            + "\n"
+        )
+        if job.placed:  # back to the launch's CPUs, as a fresh process would start
+            what = self.live.place(
+                f"{request.trial_id}-{job.pid}", request.launched_as, job.pid, ""
+            )
+            log.write(f"[pipetune-backend] launch {request.launched_as}: {what}\n")
+            job.placed = False
+        log.flush()
+        return job
+
+    def _launch(
+        self, launch: list[str], app_argv: list[str], request: SegmentRequest, log: IO[str]
+    ) -> JobProcess:
+        argv = [*launch, *app_argv]
+        log.write("$ " + " ".join(argv) + "\n")
         loopback = (
             self.app.is_local or "127.0.0.1" in self.app.master or "localhost" in self.app.master
         )
@@ -185,25 +231,32 @@ class SparkSubmitBackend(Backend):
         if option:  # the driver JVM is spark-submit's own (client and local mode)
             env["SPARK_SUBMIT_OPTS"] = f"{env.get('SPARK_SUBMIT_OPTS', '')} {option}".strip()
             log.write(f"[pipetune-backend] class data sharing: {option}\n")
-        launched_at = time.time()
-        proc = subprocess.Popen(
-            [*LIFELINE, *argv],
-            stdin=subprocess.PIPE,  # the lifeline: closed when we end, however we end
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            cwd=self.cwd,
-            env=env,
-            start_new_session=True,  # its own process group: a timeout kills the whole tree
-        )
-        self._proc = proc
-        run = _SegmentRun(self, request, proc, on_epoch, decide, log, launched_at)
+        log.flush()
+        next_path = Path(request.log_path + ".next.json") if self.app.reuse_process else None
+        return JobProcess.launch(reuse_key(launch), argv, env, self.cwd, next_path, dump)
+
+    def _end(self, job: JobProcess, ok: bool) -> None:
+        """A process has ended (or is killed): its lifeline closed, its archive kept if good."""
+        job.close()
+        if self.cds is not None:
+            self.cds.landed(job.cds_dump, ok)
+
+    def _run(
+        self,
+        job: JobProcess,
+        request: SegmentRequest,
+        on_epoch: EpochCallback,
+        decide: DecideCallback | None,
+        log: IO[str],
+    ) -> SegmentResult:
+        proc = job.proc
+        self._running = job
+        run = _SegmentRun(self, request, job, on_epoch, decide, log, time.time())
         timed_out = threading.Event()
 
         def on_timeout() -> None:
             timed_out.set()
-            _kill_group(proc)
+            job.kill()
 
         watchdog = threading.Timer(self.app.timeout_s, on_timeout)
         watchdog.daemon = True
@@ -219,22 +272,25 @@ class SparkSubmitBackend(Backend):
                 if event is not None:
                     log.flush()  # the log is complete up to every event, for whoever tails it
                     run.handle(event)
-            rc = proc.wait()
+                    if run.idle:
+                        break  # its segment is done; the process waits for the next one
+            rc = 0 if run.idle else proc.wait()
         except EventError as exc:
-            _kill_group(proc)
+            job.kill()
             raise AppContractError(str(exc), "".join(tail)) from None
         except BaseException:
-            _kill_group(proc)  # Ctrl-C or a contract error: never leave a JVM behind
+            job.kill()  # Ctrl-C or a contract error: never leave a JVM behind
             raise
         finally:
             watchdog.cancel()
-            if proc.stdin is not None:
-                proc.stdin.close()
             run.close()
             self.live.release(run.job)
-            self._proc = None
-            if self.cds is not None:
-                self.cds.landed(dump, proc.poll() == 0 and run.ended)
+            self._running = None
+            if run.idle and not timed_out.is_set():
+                job.segments += 1
+                self._idle = job
+            else:
+                self._end(job, proc.poll() == 0 and run.ended)
         if timed_out.is_set():
             raise SegmentFailed(f"timed out after {self.app.timeout_s:g} s", "".join(tail))
         if rc != 0 or not run.ended:
@@ -249,7 +305,7 @@ class _SegmentRun:
         self,
         backend: SparkSubmitBackend,
         request: SegmentRequest,
-        proc: subprocess.Popen[str],
+        job: JobProcess,
         on_epoch: EpochCallback,
         decide: DecideCallback | None,
         log: IO[str],
@@ -257,7 +313,10 @@ class _SegmentRun:
     ) -> None:
         self.backend = backend
         self.request = request
-        self.proc = proc
+        self.process = job
+        self.proc = job.proc
+        self.reused = job.segments  # segments the process ran before this one
+        proc = job.proc
         self.on_epoch = on_epoch
         self.decide = decide
         self.log = log
@@ -282,6 +341,7 @@ class _SegmentRun:
         self.placed = False
         self.stopped = False
         self.ended = False
+        self.idle = False  # after `end`: the process waits for its next segment
         self.phases = StartupPhases(launched_at)
         self.windows = False  # the app can pause inside an epoch (its `start` says so)
         self.window: WindowReport | None = None  # the window just reported, before its pause
@@ -292,7 +352,7 @@ class _SegmentRun:
     def handle(self, event: dict[str, Any]) -> None:
         kind = event["event"]
         if kind == contract.START:
-            self.app_id = str(event.get("app_id", ""))
+            self.app_id = self.process.app_id = str(event.get("app_id", ""))
             self.windows = event.get("windows") is True
             self.phases.started(event.get("startup"))
             self.last = self.meter.mark()
@@ -309,6 +369,10 @@ class _SegmentRun:
         elif kind == contract.END:
             self.ended = True
             self.phases.ended(event.get("save_s"))
+        elif kind == contract.IDLE:
+            if not self.ended:
+                raise EventError("the app went idle before the end of its segment")
+            self.idle = True
 
     def _epoch(self, event: dict[str, Any]) -> None:
         now = self.meter.mark()
@@ -379,6 +443,7 @@ class _SegmentRun:
             return False
         self.log.write(f"[pipetune-backend] {'launch' if initial else 'live'} {setting}: {what}\n")
         self.expected = live.expected_echo(setting)
+        self.process.placed = True
         return True
 
     def _answer(self, epoch: int, iteration: int, decision: Decision) -> None:
@@ -442,7 +507,7 @@ class _SegmentRun:
         if self.phases.seconds:
             self.extra["startup"] = self.phases.finished()
         self.extra["power"] = self.meter.power_series(self.first, end)
-        return SegmentResult(tuple(self.stints), self.app_id, self.extra)
+        return SegmentResult(tuple(self.stints), self.app_id, self.extra, self.reused)
 
     # ------------------------------------------------------------------ checks
 
@@ -489,16 +554,3 @@ class _SegmentRun:
             self.profiling = EpochProfile(backend.profiler, self.proc.pid, extra)
         except (PipeTuneError, OSError) as exc:
             self.extra["profile_error"] = str(exc)
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except (ProcessLookupError, PermissionError):
-        return
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
