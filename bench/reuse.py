@@ -117,6 +117,14 @@ def write_runs(rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+def read_runs() -> list[dict[str, Any]]:
+    with open(OUT / "reuse-runs.csv", newline="") as f:
+        return [
+            {k: v if k in ("strategy", "arm", "chosen") else float(v) for k, v in r.items()}
+            for r in csv.DictReader(f)
+        ]
+
+
 def report(rows: list[dict[str, Any]], reps: int) -> str:
     lines = [
         "# Process reuse and start-up cuts, on and off",
@@ -172,13 +180,14 @@ def main() -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="the table again from reuse-runs.csv"
     )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the runs of other strategies already in reuse-runs.csv (one table for all)",
+    )
     args = parser.parse_args()
     if args.report_only:
-        with open(OUT / "reuse-runs.csv", newline="") as f:
-            loaded = [
-                {k: v if k in ("strategy", "arm", "chosen") else float(v) for k, v in r.items()}
-                for r in csv.DictReader(f)
-            ]
+        loaded = read_runs()
         print(report(loaded, len({r["rep"] for r in loaded})))
         return
     strategies = [s for s in args.strategies.split(",") if s]
@@ -191,6 +200,8 @@ def main() -> None:
         pipetune(roots["on"])
         shutil.copy(roots["on"] / "model.json", model)
     rows: list[dict[str, Any]] = []
+    if args.append and (OUT / "reuse-runs.csv").exists():
+        rows = [r for r in read_runs() if r["strategy"] not in strategies]
     for rep in range(args.reps):
         for strategy in strategies:
             for arm in ARMS if rep % 2 == 0 else tuple(reversed(ARMS)):
