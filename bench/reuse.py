@@ -26,13 +26,15 @@ import csv
 import json
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import compare  # noqa: E402  (bench/compare.py: one run of the CLI, its summary)
+
 WORK = ROOT / "bench" / "results" / "reuse-runs"
 OUT = ROOT / "bench" / "results"
 ARMS = ("off", "on")
@@ -66,20 +68,8 @@ def project(arm: str) -> Path:
 
 
 def pipetune(root: Path, *args: str) -> dict[str, Any]:
-    """One run through the real CLI; its summary.json, plus the wall time seen from outside."""
-    before = set(root.glob("runs/*/summary.json"))
-    t0 = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-m", "pipetune", "--quiet", "--config", "pipetune.conf", *args],
-        cwd=root,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    wall = time.monotonic() - t0
-    (path,) = set(root.glob("runs/*/summary.json")) - before
-    summary = json.loads(path.read_text())
-    summary["bench_wall_s"] = wall
-    return summary
+    """One run of the real CLI on the project's pipetune.conf (compare.py's runner)."""
+    return compare.pipetune(root, "--config", "pipetune.conf", *args)
 
 
 def run_strategy(root: Path, strategy: str, model: Path) -> dict[str, Any]:
