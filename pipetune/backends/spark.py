@@ -176,7 +176,7 @@ class SparkSubmitBackend(Backend):
         Path(request.log_path).parent.mkdir(parents=True, exist_ok=True)
         decision_path(request).unlink(missing_ok=True)  # never an answer from an earlier try
         with open(request.log_path, "a", encoding="utf-8") as log:
-            job = self._reusable(reuse_key(launch), request, log)
+            job = self._reusable(reuse_key(launch), app_argv, request, log)
             if job is None:
                 job = self._launch(launch, app_argv, request, log)
             else:
@@ -195,7 +195,7 @@ class SparkSubmitBackend(Backend):
             self._idle = None
 
     def _reusable(
-        self, key: tuple[str, ...], request: SegmentRequest, log: IO[str]
+        self, key: tuple[str, ...], app_argv: list[str], request: SegmentRequest, log: IO[str]
     ) -> JobProcess | None:
         """The idle process, if this segment is launched as it was; it is retired otherwise."""
         job, self._idle = self._idle, None
@@ -206,13 +206,12 @@ class SparkSubmitBackend(Backend):
             return None
         log.write(
             f"[pipetune-backend] reusing process {job.pid} (its segment {job.segments + 1}): "
-            + " ".join(segment_argv(self.app, request))
+            + " ".join(app_argv)
             + "\n"
         )
         if job.placed:  # back to the launch's CPUs, as a fresh process would start
-            what = self.live.place(
-                f"{request.trial_id}-{job.pid}", request.launched_as, job.pid, ""
-            )
+            name = f"{request.trial_id}-{job.pid}"
+            what = self.live.place(name, request.launched_as, job.pid, job.app_id)
             log.write(f"[pipetune-backend] launch {request.launched_as}: {what}\n")
             job.placed = False
         log.flush()
