@@ -94,9 +94,13 @@ def test_a_reused_process_starts_each_trial_from_its_own_seed_and_weights(tmp_pa
     # every hyperparameter reached the reused process (it echoes what it parsed)
     assert b_result.epochs[0].echoed["batchSize"] == 64
     assert b_result.epochs[0].echoed["learningRate"] == pytest.approx(0.1)
-    # and it learns as well as a fresh one (BigDL's shuffling is not seeded: within noise)
-    assert abs(b_result.epochs[0].accuracy - fresh_b_result.epochs[0].accuracy) < 0.15
-    assert b_result.epochs[0].accuracy > 0.3 and c_result.epochs[0].accuracy > 0.3
+    # and it learns as a fresh one does: the same mean training loss over its first epoch
+    # (BigDL's shuffling is not seeded; after 10 iterations the accuracy still swings by 0.2
+    # between runs, the loss by well under 5 %), well above chance (0.1) in accuracy
+    reused_loss, fresh_loss = b_result.epochs[0].loss, fresh_b_result.epochs[0].loss
+    assert reused_loss is not None and fresh_loss is not None
+    assert abs(reused_loss - fresh_loss) < 0.05 * fresh_loss
+    assert b_result.epochs[0].accuracy > 0.2 and c_result.epochs[0].accuracy > 0.2
 
     # the reused start-up has no launch and no Spark context: a handover, data, model
     phases = b_result.extra["startup"]
