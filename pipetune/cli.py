@@ -90,8 +90,9 @@ def _tune(
     oracle_trace: str | None = None,
 ) -> None:
     from pipetune.config import check_mode, load_config
+    from pipetune.probing.describe import describe_plan
     from pipetune.progress import Progress
-    from pipetune.tuner import Interrupted, describe_plan, load_snapshot, new_run_dir
+    from pipetune.tuner import Interrupted, load_snapshot, new_run_dir
 
     if resume_dir:
         if config_path:

@@ -1,8 +1,8 @@
-"""The run's append-only event journal (JSON lines) and the state rebuilt from it.
+"""The run's append-only event journal (JSON lines), and how segments are written in it.
 
 The journal is the source of truth for `--resume`: every fact about a run is appended and
-flushed to disk before the tuner acts on it, and `RunState.replay` rebuilds trials and their
-segments from it alone.
+flushed to disk before the tuner acts on it, and `run_state.RunState.replay` rebuilds trials
+and their segments from it alone. The events are typed in `run_events.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,81 +63,6 @@ def read_events(path: Path) -> list[dict[str, Any]]:
                 break
             raise ResumeError(f"{path}:{number}: corrupt journal line") from None
     return events
-
-
-@dataclass
-class TrialState:
-    trial_id: str
-    number: int
-    hyperparameters: dict[str, Any]
-    system: SystemSetting | None
-    checkpoint: str
-    status: str = "running"  # running | done | failed
-    segments: list[SegmentRecord] = field(default_factory=list)
-    error: str | None = None
-    accuracy: float | None = None
-    recognition: dict[str, Any] | None = None  # the look-up after the profiling epoch
-    decisions: list[dict[str, Any]] = field(default_factory=list)  # at paused probes
-
-
-@dataclass
-class RunState:
-    run_id: str = ""
-    mode: str = ""
-    planned_trials: int = 0
-    trials: dict[str, TrialState] = field(default_factory=dict)
-    finished: bool = False
-
-    @classmethod
-    def replay(cls, events: list[dict[str, Any]]) -> RunState:
-        state = cls()
-        for event in events:
-            state.apply(event)
-        return state
-
-    def apply(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "run_started":
-            self.run_id, self.mode = event["run_id"], event["mode"]
-            self.planned_trials = event["planned_trials"]
-        elif kind == "trial_started":
-            system = event.get("system")
-            self.trials[event["trial"]] = TrialState(
-                trial_id=event["trial"],
-                number=event["number"],
-                hyperparameters=event["hyperparameters"],
-                system=SystemSetting.of(system) if system else None,
-                checkpoint=event["checkpoint"],
-            )
-        elif kind in ("segment_done", "segment_failed"):
-            self.trials[event["trial"]].segments.append(segment_from_event(event))
-        elif kind == "trial_restarted":
-            self.trials[event["trial"]].segments.clear()
-            self.trials[event["trial"]].recognition = None
-            self.trials[event["trial"]].decisions.clear()
-        elif kind == "recognition":
-            self.trials[event["trial"]].recognition = event["result"]
-        elif kind == "decision":
-            self.trials[event["trial"]].decisions.append(
-                {
-                    "segment": event["index"],
-                    "go_on": event["go_on"],
-                    "to": event.get("to"),
-                    "why": event["why"],
-                    **({"iterations": event["iterations"]} if event.get("iterations") else {}),
-                }
-            )
-        elif kind == "trial_done":
-            trial = self.trials[event["trial"]]
-            trial.status, trial.accuracy = "done", event["accuracy"]
-        elif kind == "trial_failed":
-            trial = self.trials[event["trial"]]
-            trial.status, trial.error = "failed", event["error"]
-        elif kind == "run_finished":
-            self.finished = True
-
-    def ordered(self) -> list[TrialState]:
-        return sorted(self.trials.values(), key=lambda t: t.number)
 
 
 def segment_event_fields(seg: SegmentRecord) -> dict[str, Any]:

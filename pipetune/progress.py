@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from pipetune.records import EpochReport, Role, SystemSetting
+from pipetune.records import Role, SystemSetting
 
 
 class Progress:
@@ -36,13 +36,18 @@ class Progress:
         )
 
     def epoch(
-        self, setting: SystemSetting, role: Role, report: EpochReport, total_epochs: int
+        self,
+        setting: SystemSetting,
+        role: Role,
+        epoch: int,
+        total_epochs: int,
+        duration_s: float,
+        accuracy: float,
     ) -> None:
         what = _WHAT[role]
         self._emit(
             f"{self._trial} {setting.label() or 'default'} {what} "
-            f"epoch {report.epoch}/{total_epochs} "
-            f"{report.duration_s:.1f} s/epoch acc {report.accuracy:.3f}",
+            f"epoch {epoch}/{total_epochs} {duration_s:.1f} s/epoch acc {accuracy:.3f}",
             final=not self._live,
         )
 

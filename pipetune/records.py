@@ -242,6 +242,21 @@ class SegmentResult:
         return [e for s in self.stints for e in s.epochs]
 
     @property
+    def power(self) -> tuple[tuple[float, float, str], ...]:
+        """The process's power samples (time, watts, source), for the store."""
+        return tuple(self.extra.get("power") or ())
+
+    @property
+    def startup_phases(self) -> dict[str, float]:
+        """The process's start-up by phase, in s (backends/startup.py)."""
+        return dict(self.extra.get("startup") or {})
+
+    @property
+    def notes(self) -> dict[str, Any]:
+        """What the record keeps beside the figures: a profiling error, meter fallbacks."""
+        return {k: v for k, v in self.extra.items() if k not in ("power", "profile", "startup")}
+
+    @property
     def wall_s(self) -> float:
         return sum(s.wall_s for s in self.stints)
 

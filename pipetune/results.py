@@ -14,16 +14,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipetune.journal import RunState, TrialState
 from pipetune.probing import window
+from pipetune.probing.history import TrialHistory
 from pipetune.probing.plan import TrialPlan
 from pipetune.records import ApplyMode, Energy, Role, SegmentRecord, SettingSource, SystemSetting
+from pipetune.run_state import RunState, TrialState
 
 
 def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) -> dict[str, Any]:
     segments = trial.segments
+    history = trial.history()
     epochs = sorted((e for s in segments if s.ok for e in s.epochs), key=lambda e: e.epoch)
-    chosen, source = plan.chosen(segments)
+    chosen, source = plan.chosen(history)
     # A recognised trial's profiling epoch trained at the default setting: it was no probe.
     probing = source is not SettingSource.RECOGNIZED
     # window probes run inside epochs: their time is the windows' own, out of those epochs'
@@ -37,7 +39,7 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
     train_s = sum(e.wall_s for s in segments if s.ok for e in s.epochs) - probe_s
     total_s = sum(s.wall_s for s in segments)
     energy = sum((s.energy for s in segments), Energy.zero())
-    probes = _window_probes(segments, plan) or _epoch_probes(segments, plan)
+    probes = _window_probes(history, plan) or _epoch_probes(history, plan)
     return {
         "id": trial.trial_id,
         "number": trial.number,
@@ -49,7 +51,7 @@ def trial_summary(trial: TrialState, plan: TrialPlan, default: SystemSetting) ->
             "probes": probes,
             "chosen": chosen.as_dict() if chosen else None,
             "source": source.value,
-            "not_probed": plan.not_probed(segments),
+            "not_probed": plan.not_probed(history),
             "switches": switches(segments),
             "decisions": trial.decisions,  # at pauses: go on (at which setting) or stop, and why
         },
@@ -87,10 +89,11 @@ def startup_phases(segments: list[SegmentRecord]) -> dict[str, float]:
     return {name: round(seconds, 3) for name, seconds in total.items()}
 
 
-def _epoch_probes(segments: list[SegmentRecord], plan: TrialPlan) -> list[dict[str, Any]]:
+def _epoch_probes(history: TrialHistory, plan: TrialPlan) -> list[dict[str, Any]]:
+    segments = history.segments
     probes = []
     for seg, p in zip(
-        (s for s in segments if s.role is Role.PROBE), plan.probes(segments), strict=False
+        (s for s in segments if s.role is Role.PROBE), plan.probes(history), strict=False
     ):
         epoch = seg.epochs[0] if seg.ok and seg.epochs else None
         entry: dict[str, Any] = {
@@ -108,14 +111,14 @@ def _epoch_probes(segments: list[SegmentRecord], plan: TrialPlan) -> list[dict[s
     return probes
 
 
-def _window_probes(segments: list[SegmentRecord], plan: TrialPlan) -> list[dict[str, Any]]:
+def _window_probes(history: TrialHistory, plan: TrialPlan) -> list[dict[str, Any]]:
     """Window probes, one entry per window (its chunks together); the epoch figures are the
     window's pace over a whole epoch, as the choice compared them."""
-    runs = window.window_runs(segments)
+    runs = window.window_runs(history.segments)
     if not runs:
         return []
     probes = []
-    for run, p in zip(runs, plan.probes(segments), strict=False):
+    for run, p in zip(runs, plan.probes(history), strict=False):
         entry: dict[str, Any] = {
             "setting": p.setting.as_dict(),
             "epoch": run[-1].window.epoch if run[-1].window else None,

@@ -16,6 +16,7 @@ import pytest
 
 from pipetune.config import ProbingConfig, load_config
 from pipetune.journal import read_events
+from pipetune.probing.history import TrialHistory
 from pipetune.probing.plan import PipelinedPlan
 from pipetune.recognition.service import RecognitionService
 from pipetune.records import Energy, EpochReport, Mode, Role, SegmentRecord, SystemSetting
@@ -234,14 +235,11 @@ def test_plan_asks_for_a_pause_after_every_probe():
     # recognise the job, paused: a probe that could not go on ran one epoch.)
     settings = [SystemSetting.parse(s) for s in (DEFAULT, CORES1, MEM1G)]
     plan = PipelinedPlan(4, settings, ProbingConfig())
-    first = plan.next_segment([])
+    first = plan.next_segment(TrialHistory([]))
     assert first is not None and (first.epochs, first.decide_after) == (4, 1)
     assert first.launch is None  # nothing is live: launched as it runs
-    maybe = PipelinedPlan(4, settings, ProbingConfig(), may_recognize=True)
-    first = maybe.next_segment([])
-    assert first is not None and (first.epochs, first.decide_after) == (4, 1)
     off = PipelinedPlan(4, settings, ProbingConfig(continuation=False))
-    first = off.next_segment([])
+    first = off.next_segment(TrialHistory([]))
     assert first is not None and (first.epochs, first.decide_after) == (1, 0)
 
     def probe(index: int, setting: SystemSetting, seconds: float) -> SegmentRecord:
@@ -249,15 +247,15 @@ def test_plan_asks_for_a_pause_after_every_probe():
         return SegmentRecord(index, setting, Role.PROBE, (epoch,), seconds + 30, Energy.zero())
 
     history = [probe(0, settings[0], 10.0), probe(1, settings[1], 9.0)]
-    last = plan.next_segment(history)
+    last = plan.next_segment(TrialHistory(history))
     assert last is not None and (last.setting, last.epochs, last.decide_after) == (
         settings[2],
         2,
         1,
     )
-    best = plan.at_pause([*history, probe(2, settings[2], 5.0)], settings[2])
+    best = plan.at_pause(TrialHistory([*history, probe(2, settings[2], 5.0)]), settings[2])
     assert (best.setting, best.role, best.pause_after) == (settings[2], Role.TRAIN, 0)
-    beaten = plan.at_pause([*history, probe(2, settings[2], 12.0)], settings[2])
+    beaten = plan.at_pause(TrialHistory([*history, probe(2, settings[2], 12.0)]), settings[2])
     assert not beaten.go_on and "needs a restart" in beaten.why
-    more = plan.at_pause(history[:1], settings[0])
+    more = plan.at_pause(TrialHistory(history[:1]), settings[0])
     assert not more.go_on and more.why.startswith(f"probing {settings[1]}")

@@ -14,6 +14,7 @@ import pytest
 from pipetune.backends.events import epoch_report, steady_epoch_s
 from pipetune.config import ProbingConfig, load_config
 from pipetune.journal import read_events
+from pipetune.probing.history import TrialHistory
 from pipetune.probing.plan import Phase, PipelinedPlan
 from pipetune.progress import Progress
 from pipetune.records import (
@@ -72,56 +73,62 @@ def cores_plan(epochs: int = 4, **probing: Any) -> PipelinedPlan:
 
 def test_a_live_trial_is_one_process_launched_at_the_widest_cores():
     plan = cores_plan()
-    first = plan.next_segment([])
+    first = plan.next_segment(TrialHistory([]))
     assert first is not None
     assert (first.setting, first.role, first.epochs, first.decide_after) == (C1, Role.PROBE, 4, 1)
     assert first.launch == C2  # so that cores=2 fits in the process later
     # after the profiling epoch: probe cores=2 live in the same process, pausing after it
     history = [probe(0, C1, 10.0, 9.0, startup=30.0)]
-    step = plan.at_pause(history, C1)
+    step = plan.at_pause(TrialHistory(history), C1)
     assert (step.setting, step.role, step.pause_after) == (C2, Role.PROBE, 1)
     assert step.go_on and step.why.endswith("(live)")
     # cores=2 is clearly faster by its steady pace (though not by its whole epoch): train there
     history.append(probe(1, C2, 11.0, 4.0))
-    train = plan.at_pause(history, C2)
+    train = plan.at_pause(TrialHistory(history), C2)
     assert (train.setting, train.role, train.pause_after) == (C2, Role.TRAIN, 0)
-    assert plan.phase(history) is Phase.SETTLED
-    assert [p.epoch_s for p in plan.probes(history)] == [9.0, 4.0]  # the steady times
-    assert plan.not_probed(history) == []
+    assert plan.phase(TrialHistory(history)) is Phase.SETTLED
+    assert [p.epoch_s for p in plan.probes(TrialHistory(history))] == [9.0, 4.0]  # the steady times
+    assert plan.not_probed(TrialHistory(history)) == []
 
 
 def test_the_steady_time_decides_only_where_the_app_reports_it():
     plan = cores_plan()
     history = [probe(0, C1, 10.0, startup=30.0), probe(1, C2, 11.0)]  # no iteration times
-    assert plan.at_pause(history, C2).setting == C1  # by the whole epochs: the default is faster
+    assert (
+        plan.at_pause(TrialHistory(history), C2).setting == C1
+    )  # by the whole epochs: the default is faster
 
 
 def test_a_candidate_barely_ahead_makes_the_plan_measure_the_default_again():
     plan = cores_plan()
     history = [probe(0, C1, 10.0, 9.0, startup=30.0), probe(1, C2, 10.0, 8.0)]
     # 8 s against 9 s: less than the warm-up margin (50 %) ahead, in the same process
-    again = plan.at_pause(history, C2)
+    again = plan.at_pause(TrialHistory(history), C2)
     assert (again.setting, again.role, again.pause_after) == (C1, Role.PROBE, 1)
     assert "measuring the default" in again.why and again.why.endswith("(live)")
-    assert plan.phase(history) is Phase.PROBING
+    assert plan.phase(TrialHistory(history)) is Phase.PROBING
     # warm, the default does 7 s: its latest measurement is the one compared
     history.append(probe(2, C1, 8.0, 7.0))
-    final = plan.at_pause(history, C1)
+    final = plan.at_pause(TrialHistory(history), C1)
     assert (final.setting, final.role, final.pause_after) == (C1, Role.TRAIN, 0)
-    assert [(p.setting, p.epoch_s) for p in plan.probes_for_choice(history)] == [
+    assert [(p.setting, p.epoch_s) for p in plan.probes_for_choice(TrialHistory(history))] == [
         (C1, 7.0),
         (C2, 8.0),
     ]
-    assert [p.epoch_s for p in plan.probes(history)] == [9.0, 8.0, 7.0]  # every probe epoch
-    assert plan.chosen(history)[0] == C1
+    assert [p.epoch_s for p in plan.probes(TrialHistory(history))] == [
+        9.0,
+        8.0,
+        7.0,
+    ]  # every probe epoch
+    assert plan.chosen(TrialHistory(history))[0] == C1
 
 
 def test_the_default_is_re_measured_once_at_most():
     plan = cores_plan(6)  # epochs enough for another probe
     history = [probe(0, C1, 10.0, 9.0, startup=30.0), probe(1, C2, 10.0, 8.0)]
-    assert plan.at_pause(history, C2).setting == C1
+    assert plan.at_pause(TrialHistory(history), C2).setting == C1
     history.append(probe(2, C1, 9.0, 8.5))  # warm, still barely behind
-    final = plan.at_pause(history, C1)
+    final = plan.at_pause(TrialHistory(history), C1)
     assert (final.setting, final.role, final.pause_after) == (C2, Role.TRAIN, 0)
 
 
@@ -131,17 +138,17 @@ def test_a_candidate_ahead_only_across_processes_is_not_re_measured():
         probe(0, C1, 10.0, 9.0, startup=30.0, process=1),
         probe(1, C2, 10.0, 8.0, startup=30.0, process=2),
     ]
-    step = plan.at_pause(history, C2)
+    step = plan.at_pause(TrialHistory(history), C2)
     assert (step.setting, step.role) == (C2, Role.TRAIN)  # both measured in fresh processes
 
 
 def test_a_slower_candidate_keeps_the_default_without_a_re_measure():
     plan = cores_plan()
     history = [probe(0, C1, 10.0, 9.0, startup=30.0), probe(1, C2, 13.0, 12.0)]
-    back = plan.at_pause(history, C2)
+    back = plan.at_pause(TrialHistory(history), C2)
     assert (back.setting, back.role, back.pause_after) == (C1, Role.TRAIN, 0)
     assert back.why.endswith("(live)")  # back to the default live, no restart
-    assert len(plan.probes(history)) == 2
+    assert len(plan.probes(TrialHistory(history))) == 2
 
 
 def test_live_candidates_are_probed_before_restart_ones():
@@ -163,10 +170,10 @@ def memory_plan(epochs: int, **probing: Any) -> PipelinedPlan:
 def test_a_restart_candidate_that_cannot_pay_is_not_probed_and_says_why():
     plan = memory_plan(4)
     history = [probe(0, C2, 10.0, startup=30.0)]
-    assert plan.phase(history) is Phase.SETTLED
-    stay = plan.at_pause(history, C2)
+    assert plan.phase(TrialHistory(history)) is Phase.SETTLED
+    stay = plan.at_pause(TrialHistory(history), C2)
     assert (stay.setting, stay.role, stay.pause_after) == (C2, Role.TRAIN, 0)
-    [skipped] = plan.not_probed(history)
+    [skipped] = plan.not_probed(TrialHistory(history))
     assert skipped["setting"] == "cores=2,memory=1g"
     # 2 epochs after it, 25 % faster: 5 s saved, less than two 30 s start-ups
     assert "needs a restart (memory)" in skipped["why"]
@@ -178,8 +185,8 @@ def test_a_finished_trial_still_says_which_candidates_were_not_probed():
     history = [probe(0, C2, 10.0, startup=30.0)]
     trained = (epoch(2, 10.0), epoch(3, 10.0), epoch(4, 10.0))
     history.append(SegmentRecord(1, C2, Role.TRAIN, trained, 30.0, Energy.zero(), process=1))
-    assert plan.phase(history) is Phase.DONE
-    assert [n["setting"] for n in plan.not_probed(history)] == ["cores=2,memory=1g"]
+    assert plan.phase(TrialHistory(history)) is Phase.DONE
+    assert [n["setting"] for n in plan.not_probed(TrialHistory(history))] == ["cores=2,memory=1g"]
 
 
 def test_not_probed_says_why_as_it_stood_when_the_candidate_was_passed_over():
@@ -187,12 +194,12 @@ def test_not_probed_says_why_as_it_stood_when_the_candidate_was_passed_over():
     candidate was left out: the epochs left when it was next in line."""
     plan = PipelinedPlan(4, [C2, C1, MEM], ProbingConfig(window="epoch"), live=LIVE, widest=C2)
     history = [probe(0, C2, 7.5, 4.7, startup=12.0), probe(1, C1, 5.4, 4.2)]
-    recheck = plan.next_segment(history)
+    recheck = plan.next_segment(TrialHistory(history))
     assert recheck is not None and (recheck.setting, recheck.role) == (C2, Role.PROBE)
     history.append(probe(2, C2, 2.3, 1.8))
     trained = (epoch(4, 2.7),)
     history.append(SegmentRecord(3, C2, Role.TRAIN, trained, 2.7, Energy.zero(), process=1))
-    [skipped] = plan.not_probed(history)
+    [skipped] = plan.not_probed(TrialHistory(history))
     assert skipped["setting"] == MEM.label()
     assert "1 epoch(s) after it" in skipped["why"], skipped["why"]
 
@@ -200,36 +207,36 @@ def test_not_probed_says_why_as_it_stood_when_the_candidate_was_passed_over():
 def test_a_restart_candidate_is_probed_when_always_asked():
     plan = memory_plan(4, restart_probes="always")
     history = [probe(0, C2, 10.0, startup=30.0)]
-    assert plan.phase(history) is Phase.PROBING
-    stop = plan.at_pause(history, C2)
+    assert plan.phase(TrialHistory(history)) is Phase.PROBING
+    stop = plan.at_pause(TrialHistory(history), C2)
     assert stop.setting is None and not stop.go_on
     assert "needs a restart" in stop.why
-    nxt = plan.next_segment(history)
+    nxt = plan.next_segment(TrialHistory(history))
     assert nxt is not None and (nxt.setting, nxt.role, nxt.epochs) == (MEM, Role.PROBE, 3)
-    assert plan.not_probed(history) == []
+    assert plan.not_probed(TrialHistory(history)) == []
 
 
 def test_a_restart_candidate_is_probed_when_it_can_pay():
     # 38 epochs after it, 25 % of a 10 s epoch each: 95 s, more than two 2 s start-ups
     plan = memory_plan(40)
     history = [probe(0, C2, 10.0, startup=2.0)]
-    stop = plan.at_pause(history, C2)
+    stop = plan.at_pause(TrialHistory(history), C2)
     assert stop.setting is None and "needs a restart" in stop.why
-    assert plan.next_segment(history).setting == MEM
+    assert plan.next_segment(TrialHistory(history)).setting == MEM
     # ... but not when start-ups are long (95 s < two 60 s ones), nor under "never"
     slow = [probe(0, C2, 10.0, startup=60.0)]
-    assert memory_plan(40).at_pause(slow, C2).setting == C2
+    assert memory_plan(40).at_pause(TrialHistory(slow), C2).setting == C2
     never = memory_plan(40, restart_probes="never")
-    assert never.at_pause(history, C2).setting == C2
-    assert "restart_probes is never" in never.not_probed(history)[0]["why"]
+    assert never.at_pause(TrialHistory(history), C2).setting == C2
+    assert "restart_probes is never" in never.not_probed(TrialHistory(history))[0]["why"]
 
 
 def test_without_live_every_candidate_is_a_restart_and_is_probed():
     plan = PipelinedPlan(4, [C2, MEM], ProbingConfig(live=False), live=LIVE, widest=C2)
     assert plan.live == frozenset()
     history = [probe(0, C2, 10.0, startup=30.0)]
-    assert plan.at_pause(history, C2).setting is None
-    assert plan.next_segment([]).launch is None
+    assert plan.at_pause(TrialHistory(history), C2).setting is None
+    assert plan.next_segment(TrialHistory([])).launch is None
 
 
 # ---------------------------------------------------------------------------- the replay

@@ -4,6 +4,7 @@ import pytest
 
 from pipetune.config import Objective, ProbingConfig, SystemParameter
 from pipetune.probing.candidates import probe_budget, probe_candidates
+from pipetune.probing.history import TrialHistory
 from pipetune.probing.plan import FixedPlan, Phase, PipelinedPlan
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import Energy, EpochReport, Role, SegmentRecord, SettingSource, SystemSetting
@@ -78,22 +79,25 @@ def test_pipelined_plan_walks_profiling_probing_settled() -> None:
     # one process per probe (no continuation): each probe is its own one-epoch segment
     plan = PipelinedPlan(6, cands, ProbingConfig(continuation=False))
     history: list[SegmentRecord] = []
-    assert plan.phase(history) is Phase.PROFILING
+    assert plan.phase(TrialHistory(history)) is Phase.PROFILING
     durations = {"4": 10.0, "2": 6.0, "1": 8.0}
     for i, cand in enumerate(cands):
-        nxt = plan.next_segment(history)
+        nxt = plan.next_segment(TrialHistory(history))
         assert (
             nxt is not None and nxt.role is Role.PROBE and nxt.epochs == 1 and nxt.setting == cand
         )
         d = durations[cand.as_dict()["cores"]] + (1.0 if cand.as_dict()["memory"] == "4g" else 0.0)
         history.append(segment(i, cand, Role.PROBE, i + 1, [d]))
-    assert plan.phase(history) is Phase.SETTLED
-    final = plan.next_segment(history)
+    assert plan.phase(TrialHistory(history)) is Phase.SETTLED
+    final = plan.next_segment(TrialHistory(history))
     assert final is not None and final.role is Role.TRAIN
     assert final.setting == setting("2", "8g") and final.epochs == 2
-    assert plan.chosen(history) == (setting("2", "8g"), SettingSource.PROBED)
+    assert plan.chosen(TrialHistory(history)) == (setting("2", "8g"), SettingSource.PROBED)
     history.append(segment(4, final.setting, Role.TRAIN, 5, [6.0, 6.0]))
-    assert plan.next_segment(history) is None and plan.phase(history) is Phase.DONE
+    assert (
+        plan.next_segment(TrialHistory(history)) is None
+        and plan.phase(TrialHistory(history)) is Phase.DONE
+    )
 
 
 def test_failed_probe_is_skipped_but_failed_default_is_not() -> None:
@@ -102,20 +106,23 @@ def test_failed_probe_is_skipped_but_failed_default_is_not() -> None:
     assert plan.candidates == cands[:2]
     default_ok = segment(0, cands[0], Role.PROBE, 1, [10.0])
     failed = segment(1, cands[1], Role.PROBE, 2, [], error="OOM")
-    assert plan.can_continue_after(failed, [default_ok])
-    nxt = plan.next_segment([default_ok, failed])
+    assert plan.can_continue_after(failed, TrialHistory([default_ok]))
+    nxt = plan.next_segment(TrialHistory([default_ok, failed]))
     assert (
         nxt is not None and nxt.setting == cands[0] and nxt.epochs == 2 and nxt.role is Role.TRAIN
     )
     failed_default = segment(0, cands[0], Role.PROBE, 1, [], error="boom")
-    assert not plan.can_continue_after(failed_default, [])
+    assert not plan.can_continue_after(failed_default, TrialHistory([]))
 
 
 def test_fixed_plan_runs_every_epoch_in_one_segment() -> None:
     plan = FixedPlan(4, setting("4", "8g"), SettingSource.DEFAULT)
-    nxt = plan.next_segment([])
+    nxt = plan.next_segment(TrialHistory([]))
     assert nxt is not None and nxt.epochs == 4 and nxt.role is Role.TRAIN
-    assert plan.next_segment([segment(0, setting("4", "8g"), Role.TRAIN, 1, [1.0] * 4)]) is None
+    assert (
+        plan.next_segment(TrialHistory([segment(0, setting("4", "8g"), Role.TRAIN, 1, [1.0] * 4)]))
+        is None
+    )
 
 
 def test_pipelined_plan_needs_two_epochs() -> None:

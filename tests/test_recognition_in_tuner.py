@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from pipetune.cli import main
 from pipetune.config import Objective, ProbingConfig
 from pipetune.config_recognition import RecognitionConfig
+from pipetune.probing.history import Recognized, TrialHistory
 from pipetune.probing.plan import Phase, PipelinedPlan
 from pipetune.recognition import Recognizer, RecognizerSettings, save
 from pipetune.recognition.service import RecognitionService
@@ -32,13 +33,13 @@ def profiling_segment(obs_profile: dict, joules: float = 50.0) -> SegmentRecord:
 def test_a_recognised_trial_skips_the_remaining_probes() -> None:
     plan = PipelinedPlan(4, [DEFAULT, OTHER, SystemSetting.of({"cores": "3"})], ProbingConfig())
     history = [profiling_segment({})]
-    assert plan.phase(history) is Phase.PROBING
-    plan.recognize(OTHER, {})
-    assert plan.phase(history) is Phase.SETTLED
-    nxt = plan.next_segment(history)
+    assert plan.phase(TrialHistory(history)) is Phase.PROBING
+    recognized = TrialHistory(history, Recognized(OTHER))
+    assert plan.phase(recognized) is Phase.SETTLED
+    nxt = plan.next_segment(recognized)
     assert nxt is not None and nxt.setting == OTHER and nxt.epochs == 3 and nxt.role is Role.TRAIN
-    assert plan.chosen(history) == (OTHER, SettingSource.RECOGNIZED)
-    assert plan.probes(history) == []
+    assert plan.chosen(recognized) == (OTHER, SettingSource.RECOGNIZED)
+    assert plan.probes(recognized) == []
 
 
 def model_file(tmp_path: Path) -> Path:
@@ -123,7 +124,7 @@ def test_clustering_config_is_validated(tmp_path: Path) -> None:
 
 def test_a_resumed_run_keeps_a_finished_trials_recognition(tmp_path: Path) -> None:
     """Replaying the journal restores the look-up, so the summary still says 'recognized'."""
-    from pipetune.journal import RunState
+    from pipetune.run_state import RunState
 
     events = [
         {"type": "run_started", "run_id": "r", "mode": "pipetune", "planned_trials": 1},
@@ -144,10 +145,7 @@ def test_a_resumed_run_keeps_a_finished_trials_recognition(tmp_path: Path) -> No
     trial = RunState.replay(events).trials["t000"]
     assert trial.recognition == {"hit": True, "setting": {"cores": "1"}}
     plan = PipelinedPlan(3, [DEFAULT, OTHER], ProbingConfig())
-    from pipetune.tuner import apply_recognition
-
-    apply_recognition(trial, plan)
-    assert plan.chosen([]) == (OTHER, SettingSource.RECOGNIZED)
+    assert plan.chosen(trial.history()) == (OTHER, SettingSource.RECOGNIZED)
 
 
 def test_tolerance_scales_the_threshold(tmp_path: Path) -> None:

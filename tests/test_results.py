@@ -5,10 +5,11 @@ import json
 from pathlib import Path
 
 from pipetune.config import ProbingConfig
-from pipetune.journal import Journal, RunState, read_events, segment_event_fields
+from pipetune.journal import Journal, read_events, segment_event_fields
 from pipetune.probing.plan import PipelinedPlan
 from pipetune.records import Energy, EpochReport, Role, SegmentRecord, SystemSetting
 from pipetune.results import run_summary, trial_summary, write_results
+from pipetune.run_state import RunState
 
 A = SystemSetting.of({"cores": "2"})
 B = SystemSetting.of({"cores": "1"})

@@ -8,10 +8,11 @@ import pytest
 
 from pipetune import contract
 from pipetune.backends.startup import StartupPhases
-from pipetune.journal import TrialState, segment_event_fields, segment_from_event
+from pipetune.journal import segment_event_fields, segment_from_event
 from pipetune.probing.plan import FixedPlan
 from pipetune.records import Energy, EpochReport, Role, SegmentRecord, SettingSource, SystemSetting
 from pipetune.results import trial_summary
+from pipetune.run_state import TrialState
 from pipetune.store.schema import segment_point
 
 C2 = SystemSetting.of({"cores": "2"})

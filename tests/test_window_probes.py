@@ -12,8 +12,8 @@ from pipetune.backends.events import log_spread, window_report
 from pipetune.config import ConfigError, load_config
 from pipetune.config_probing import Objective, ProbingConfig
 from pipetune.contract import EventError
-from pipetune.journal import TrialState
 from pipetune.probing import window, window_plan
+from pipetune.probing.history import Recognized, TrialHistory
 from pipetune.probing.plan import Phase, PipelinedPlan
 from pipetune.records import (
     Energy,
@@ -24,6 +24,7 @@ from pipetune.records import (
     WindowReport,
 )
 from pipetune.results import trial_summary
+from pipetune.run_state import TrialState
 from tests.conftest import write_project
 
 C1 = SystemSetting.of({"cores": "1"})
@@ -127,14 +128,14 @@ def windows_plan(**probing: object) -> PipelinedPlan:
 
 def test_the_plan_warms_up_at_the_launch_setting_then_measures_it_first():
     plan = windows_plan()
-    first = plan.next_segment([])
+    first = plan.next_segment(TrialHistory([]))
     assert first is not None and (first.setting, first.role, first.decide_after) == (
         C2,
         Role.WARMUP,
         1,
     )
     history = [warmup_epoch()]
-    decision = plan.at_pause(history, C2)
+    decision = plan.at_pause(TrialHistory(history), C2)
     # the first window: 3 warm-up + 8 measured, under the cap of 18
     assert (decision.setting, decision.role, decision.iterations, decision.warmup) == (
         C2,
@@ -147,12 +148,12 @@ def test_the_plan_warms_up_at_the_launch_setting_then_measures_it_first():
 def test_the_first_window_is_as_long_as_the_warm_up_epochs_noise_says_it_needs():
     plan = windows_plan()
     # ±30 % per iteration: ±5 % would take ~145 measured iterations, so the cap at once
-    noisy_epoch = plan.at_pause([warmup_epoch(spread=0.3)], C2)
+    noisy_epoch = plan.at_pause(TrialHistory([warmup_epoch(spread=0.3)]), C2)
     assert noisy_epoch.iterations == 18
     # ±2 %: the minimum already does
-    assert plan.at_pause([warmup_epoch(spread=0.02)], C2).iterations == 3 + 8
+    assert plan.at_pause(TrialHistory([warmup_epoch(spread=0.02)]), C2).iterations == 3 + 8
     # ±8 %: 3 warm-up + ⌈(1.96 · 0.08 / ln 1.05)²⌉ = 11 measured
-    assert plan.at_pause([warmup_epoch(spread=0.08)], C2).iterations == 3 + 11
+    assert plan.at_pause(TrialHistory([warmup_epoch(spread=0.08)]), C2).iterations == 3 + 11
 
 
 def test_an_epochs_spread_is_that_of_its_second_halfs_log_times():
@@ -168,51 +169,53 @@ def test_windows_leave_at_least_as_much_training_after_them_as_they_take():
     e = EpochReport(1, 2.0, 0.1, 1.0, 0.8, 640, {}, Energy(9.0, "rapl"), iterations=per_epoch)
     warm = SegmentRecord(0, C2, Role.WARMUP, (e,), 9.0, e.energy, process=1)
     plan = PipelinedPlan(3, [C1, C2], ProbingConfig(window_min=30), live=LIVE, widest=C2)
-    first = plan.at_pause([warm], C2)
+    first = plan.at_pause(TrialHistory([warm]), C2)
     assert (first.setting, first.iterations) == (C2, 20)
     w = WindowReport(2, (0.1,) * 20, 4, per_epoch, Energy(2.0, "rapl"))
     done = SegmentRecord(1, C2, Role.PROBE, (), 2.0, w.energy, process=1, window=w)
-    second = plan.at_pause([warm, done], C2)
+    second = plan.at_pause(TrialHistory([warm, done]), C2)
     assert (second.setting, second.iterations) == (C1, 10)  # 20 left: 10 for the window
     w1 = WindowReport(2, (0.2,) * 10, 4, per_epoch, Energy(2.0, "rapl"))
     late = SegmentRecord(2, C1, Role.PROBE, (), 2.0, w1.energy, process=1, window=w1)
     # 10 left: a window of 5 leaves no room for 4 warm-up + 2 measured, so it settles
-    settle = plan.at_pause([warm, done, late], C1)
+    settle = plan.at_pause(TrialHistory([warm, done, late]), C1)
     assert (settle.setting, settle.role, settle.iterations) == (C2, Role.TRAIN, 0)
 
 
 def test_a_window_grows_until_it_is_precise_enough_or_at_its_cap():
     plan = windows_plan(window_error=0.05)
     history = [warmup_epoch(), chunk(1, C2, [0.5] * 3 + noisy(0.1, 8, 0.3))]
-    more = plan.at_pause(history, C2)
+    more = plan.at_pause(TrialHistory(history), C2)
     assert more.setting == C2 and more.warmup == 0 and more.iterations == 18 - 11
     history.append(chunk(2, C2, noisy(0.1, 7, 0.3), warmup=0))
-    nxt = plan.at_pause(history, C2)  # at the cap: on to the next setting, imprecise or not
+    nxt = plan.at_pause(
+        TrialHistory(history), C2
+    )  # at the cap: on to the next setting, imprecise or not
     assert (nxt.setting, nxt.iterations, nxt.warmup) == (C1, 11, 3)
     precise = windows_plan(window_error=0.5)
-    assert precise.at_pause(history[:2], C2).setting == C1  # ±50 % is met at once
+    assert precise.at_pause(TrialHistory(history[:2]), C2).setting == C1  # ±50 % is met at once
 
 
 def test_a_later_window_that_wins_makes_the_plan_measure_the_first_again():
     plan = windows_plan()
     history = [warmup_epoch(), chunk(1, C2, [1.0] * 3 + [0.10] * 8)]
     history.append(chunk(2, C1, [1.0] * 3 + [0.08] * 8))  # later, so maybe only warmer
-    again = plan.at_pause(history, C1)
+    again = plan.at_pause(TrialHistory(history), C1)
     assert (again.setting, again.role, again.iterations) == (C2, Role.PROBE, 11)
     assert "again" in again.why
     history.append(chunk(3, C2, [1.0] * 3 + [0.09] * 8))
-    assert plan.phase(history) is Phase.SETTLED
-    settle = plan.at_pause(history, C2)
+    assert plan.phase(TrialHistory(history)) is Phase.SETTLED
+    settle = plan.at_pause(TrialHistory(history), C2)
     # pooled, cores=2 is (0.10 · 0.09)^½ ≈ 0.095 s: cores=1 wins by 16 %, no spread at all
     assert (settle.setting, settle.role, settle.iterations) == (C1, Role.TRAIN, 0)
-    assert plan.chosen(history) == (C1, plan.chosen(history)[1])
+    assert plan.chosen(TrialHistory(history)) == (C1, plan.chosen(TrialHistory(history))[1])
 
 
 def test_a_later_window_that_loses_lost_for_real_and_the_first_is_kept():
     plan = windows_plan()
     history = [warmup_epoch(), chunk(1, C2, [1.0] * 3 + [0.06] * 8)]
     history.append(chunk(2, C1, [1.0] * 3 + [0.08] * 8))
-    settle = plan.at_pause(history, C1)
+    settle = plan.at_pause(TrialHistory(history), C1)
     assert (settle.setting, settle.role) == (C2, Role.TRAIN)  # no re-measure: C2 stayed ahead
     assert "beats the default" in settle.why
 
@@ -221,7 +224,7 @@ def test_candidates_too_close_for_the_noise_keep_the_default_and_say_so():
     plan = windows_plan()
     history = [warmup_epoch(), chunk(1, C2, [1.0] * 3 + noisy(0.095, 15, 0.4))]
     history.append(chunk(2, C1, [1.0] * 3 + noisy(0.1, 15, 0.4)))  # both at the cap
-    settle = plan.at_pause(history, C1)
+    settle = plan.at_pause(TrialHistory(history), C1)
     assert settle.setting == C1 and "keeping the default" in settle.why
     assert "too little to tell them apart" in settle.why
 
@@ -230,18 +233,18 @@ def test_energy_per_iteration_decides_an_energy_objective():
     plan = windows_plan(objective=Objective({"energy": 1.0}))
     history = [warmup_epoch(), chunk(1, C2, [0.06] * 11, joules=40.0)]
     history.append(chunk(2, C1, [0.08] * 11, joules=20.0))  # slower, but half the energy
-    assert plan.at_pause(history, C1).setting == C2  # it won later: cores=2 once more
+    assert plan.at_pause(TrialHistory(history), C1).setting == C2  # it won later: cores=2 once more
     history.append(chunk(3, C2, [0.06] * 11, joules=40.0))
-    assert plan.at_pause(history, C2).setting == C1
-    [c1, c2] = plan.probes_for_choice(history)  # the default first
+    assert plan.at_pause(TrialHistory(history), C2).setting == C1
+    [c1, c2] = plan.probes_for_choice(TrialHistory(history))  # the default first
     assert c1.energy_j == pytest.approx(20.0 / 11 * PER_EPOCH)
     assert c2.epoch_s == pytest.approx(0.06 * PER_EPOCH)
 
 
 def test_a_recognised_job_skips_the_windows():
     plan = windows_plan()
-    plan.recognize(C1, {"epoch_s": 5.0})
-    decision = plan.at_pause([warmup_epoch()], C2)
+    recognized = Recognized(C1, {"epoch_s": 5.0})
+    decision = plan.at_pause(TrialHistory([warmup_epoch()], recognized), C2)
     assert (decision.setting, decision.role, decision.iterations) == (C1, Role.TRAIN, 0)
 
 
@@ -250,8 +253,8 @@ def test_an_app_that_cannot_pause_inside_an_epoch_is_probed_by_epochs():
     e = EpochReport(2, 5.0, 0.5, 1.0, 0.9, 7680, {}, Energy(50.0, "rapl"), iterations=60)
     whole = SegmentRecord(1, C2, Role.PROBE, (e,), 5.5, e.energy, process=1)
     history = [warmup_epoch(), whole]
-    assert not plan.windowing(history)
-    decision = plan.at_pause(history, C2)
+    assert not plan.windowing(TrialHistory(history))
+    decision = plan.at_pause(TrialHistory(history), C2)
     assert (decision.setting, decision.iterations, decision.pause_after) == (C1, 0, 1)
 
 
@@ -317,7 +320,9 @@ def test_a_resumed_trial_warms_up_again_and_probes_only_what_it_has_not():
     # process 1 ran the warm-up epoch and cores=2's window, then died; the journal has both
     plan = windows_plan()
     history = [warmup_epoch(), chunk(1, C2, [1.0] * 3 + [0.06] * 15)]
-    restart = plan.next_segment(history)  # a new process: no JIT-warm pace to compare with
+    restart = plan.next_segment(
+        TrialHistory(history)
+    )  # a new process: no JIT-warm pace to compare with
     assert restart is not None and (restart.role, restart.setting, restart.decide_after) == (
         Role.WARMUP,
         C2,
@@ -325,5 +330,5 @@ def test_a_resumed_trial_warms_up_again_and_probes_only_what_it_has_not():
     )
     e = EpochReport(2, 6.0, 0.5, 1.0, 0.9, 7680, {}, Energy(60.0, "rapl"), iterations=PER_EPOCH)
     history.append(SegmentRecord(2, C2, Role.WARMUP, (e,), 20.0, e.energy, process=2))
-    step = plan.at_pause(history, C2)
+    step = plan.at_pause(TrialHistory(history), C2)
     assert (step.setting, step.role) == (C1, Role.PROBE)  # cores=2 has its window already

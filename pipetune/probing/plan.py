@@ -18,17 +18,15 @@ differs from the running setting only in live parameters (cores): the backend mo
 to the new CPUs and the app changes its core count, with no restart. A step that changes a
 restart parameter (memory) stops the process, saved, and the next one starts there.
 
-Candidates are probed live ones first. A candidate that needs a restart costs a start-up and,
-if it loses, another one back; under `restart_probes` = "when-they-can-pay" it is probed only
-when the epochs left after it, made `restart_gain` faster, would repay two start-ups. The
-decision's reason says why it was or was not probed.
+Candidates are probed live ones first; one that needs a restart is probed, and a switch that
+needs one is made, under the rules in probing/restart_policy.py. The decision's reason says
+why it was or was not probed.
 
 Warm-up (probing/measure.py): a candidate that beats the default by less than `warmup_margin`
 later in the same process makes the plan measure the default again before choosing.
 
-Switching (`switch`): with "always" the remaining epochs run at the best probe; with
-"when-it-pays" a step that needs a restart is taken only if the remaining epochs at the target,
-plus a start-up, cost less than the remaining epochs where the process runs.
+Recognition: a hit journaled after the profiling epoch (`TrialHistory.recognized`) settles
+the trial on the recurring job's best known setting; the remaining candidates are not probed.
 """
 
 from __future__ import annotations
@@ -38,7 +36,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from pipetune.config_probing import Objective, ProbingConfig
-from pipetune.probing import window_plan
+from pipetune.probing import restart_policy, window_plan
+from pipetune.probing.history import TrialHistory, epochs_done
 from pipetune.probing.measure import latest, needs_recheck, probe_result
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import Decision, Role, SegmentRecord, SettingSource, SystemSetting
@@ -61,12 +60,8 @@ class PlannedSegment:
     why: str = ""
 
 
-def epochs_done(history: list[SegmentRecord]) -> int:
-    return sum(len(s.epochs) for s in history if s.ok)
-
-
-def _probed(history: list[SegmentRecord]) -> set[SystemSetting]:
-    return {s.setting for s in history if s.role is Role.PROBE}
+def _probed(segments: list[SegmentRecord]) -> set[SystemSetting]:
+    return {s.setting for s in segments if s.role is Role.PROBE}
 
 
 class TrialPlan(ABC):
@@ -76,14 +71,14 @@ class TrialPlan(ABC):
         self.epochs = epochs
 
     @abstractmethod
-    def next_segment(self, history: list[SegmentRecord]) -> PlannedSegment | None:
+    def next_segment(self, history: TrialHistory) -> PlannedSegment | None:
         """The segment to run next, or None when the trial has all its epochs."""
 
     @abstractmethod
-    def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
+    def chosen(self, history: TrialHistory) -> tuple[SystemSetting | None, SettingSource]:
         """The setting the trial runs (or will run) its remaining epochs at, and why."""
 
-    def at_pause(self, history: list[SegmentRecord], running: SystemSetting) -> Decision:
+    def at_pause(self, history: TrialHistory, running: SystemSetting) -> Decision:
         """At a pause of a running segment (its epochs so far are the last of `history`):
         go on in the same process, at which setting, or stop there."""
         planned = self.next_segment(history)
@@ -91,19 +86,19 @@ class TrialPlan(ABC):
             return Decision(None, why="the trial has all its epochs")
         return Decision(planned.setting, planned.role, planned.decide_after, planned.why)
 
-    def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+    def probes(self, history: TrialHistory) -> list[ProbeResult]:
         """Every probe epoch, in order."""
         return []
 
-    def probes_for_choice(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+    def probes_for_choice(self, history: TrialHistory) -> list[ProbeResult]:
         """One result per probed setting, as the choice compares them."""
         return []
 
-    def not_probed(self, history: list[SegmentRecord]) -> list[dict[str, str]]:
+    def not_probed(self, history: TrialHistory) -> list[dict[str, str]]:
         """Candidates left out, each with why (summary.json)."""
         return []
 
-    def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:
+    def can_continue_after(self, failed: SegmentRecord, history: TrialHistory) -> bool:
         """Whether the trial survives this failed segment (only a non-default probe can fail)."""
         return False
 
@@ -116,11 +111,11 @@ class FixedPlan(TrialPlan):
         self.setting = setting
         self.source = source
 
-    def next_segment(self, history: list[SegmentRecord]) -> PlannedSegment | None:
-        remaining = self.epochs - epochs_done(history)
+    def next_segment(self, history: TrialHistory) -> PlannedSegment | None:
+        remaining = self.epochs - epochs_done(history.segments)
         return PlannedSegment(self.setting, remaining, Role.TRAIN) if remaining > 0 else None
 
-    def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
+    def chosen(self, history: TrialHistory) -> tuple[SystemSetting | None, SettingSource]:
         return self.setting, self.source
 
 
@@ -135,7 +130,6 @@ class PipelinedPlan(TrialPlan):
         *,
         live: frozenset[str] = frozenset(),
         widest: SystemSetting | None = None,
-        may_recognize: bool = False,
     ) -> None:
         super().__init__(epochs)
         if not candidates or epochs < 2:
@@ -148,12 +142,6 @@ class PipelinedPlan(TrialPlan):
         rest = sorted(candidates[1 : epochs - 1], key=lambda c: not self.reachable(self.default, c))
         self.candidates = [self.default, *rest]
         self.widest = widest  # the launch value of each live parameter
-        self.may_recognize = may_recognize
-        # Set when a recognised recurring job is handed its best known setting after the
-        # profiling epoch: the remaining candidates are then not probed. `recognized_values`
-        # are that setting's measured epoch_s / energy_j, for the when-it-pays test.
-        self.recognized: SystemSetting | None = None
-        self.recognized_values: dict[str, float] = {}
         # Window probes (probing/window_plan.py): the live candidates, the default first,
         # each over a window of iterations after a warm-up epoch at the launch setting.
         live_ones = [c for c in self.candidates if self.reachable(self.default, c)]
@@ -164,34 +152,29 @@ class PipelinedPlan(TrialPlan):
         warm = self._launch(self.default) or self.default
         self.window_order = sorted(self.windowed, key=lambda c: c != warm)
 
-    def recognize(self, setting: SystemSetting, values: dict[str, float]) -> None:
-        """A journaled recognition hit: settle on `setting` after the profiling epoch."""
-        self.recognized = setting
-        self.recognized_values = dict(values)
-
     # ------------------------------------------------------------------ state machine
 
     def reachable(self, running: SystemSetting, target: SystemSetting) -> bool:
         """Whether `target` can be applied in a process running at `running` (live only)."""
         return running.differing(target) <= self.live
 
-    def phase(self, history: list[SegmentRecord]) -> Phase:
-        if epochs_done(history) >= self.epochs:
+    def phase(self, history: TrialHistory) -> Phase:
+        segments = history.segments
+        if epochs_done(segments) >= self.epochs:
             return Phase.DONE
         if self.windowing(history):
             return self._window_state(history)[0]
-        probed = [s for s in history if s.role is Role.PROBE]
-        if not probed:
+        if not any(s.role is Role.PROBE for s in segments):
             return Phase.PROFILING
-        if self.recognized is not None or any(s.role is Role.TRAIN for s in history):
+        if history.recognized is not None or any(s.role is Role.TRAIN for s in segments):
             return Phase.SETTLED
         if self._next_probe(history) is not None:
             return Phase.PROBING
         return Phase.SETTLED
 
-    def next_segment(self, history: list[SegmentRecord]) -> PlannedSegment | None:
+    def next_segment(self, history: TrialHistory) -> PlannedSegment | None:
         phase = self.phase(history)
-        remaining = self.epochs - epochs_done(history)
+        remaining = self.epochs - epochs_done(history.segments)
         if phase is Phase.DONE:
             return None
         if self.windowing(history) and phase is not Phase.SETTLED and remaining >= 2:
@@ -207,7 +190,7 @@ class PipelinedPlan(TrialPlan):
         best, why = self._target(history)
         return PlannedSegment(best, remaining, Role.TRAIN, launch=self._launch(best), why=why)
 
-    def at_pause(self, history: list[SegmentRecord], running: SystemSetting) -> Decision:
+    def at_pause(self, history: TrialHistory, running: SystemSetting) -> Decision:
         step = self._window_state(history)[1] if self.windowing(history) else None
         if step is not None:
             return Decision(step.setting, Role.PROBE, 0, step.why, step.iterations, step.warmup)
@@ -222,28 +205,36 @@ class PipelinedPlan(TrialPlan):
             return Decision(planned.setting, planned.role, pause, f"{planned.why} (live)")
         needs = ", ".join(sorted(running.differing(planned.setting) - self.live))
         if planned.role is Role.TRAIN and self.probing.switch == "when-it-pays":
-            kept = self._keep(history, planned.setting)
+            kept = restart_policy.keep_reason(
+                history.segments,
+                planned.setting,
+                self.probes_for_choice(history),
+                history.recognized,
+                self.epochs,
+                self.objective,
+            )
             if kept is not None:
                 return Decision(running, Role.TRAIN, 0, f"{planned.why}, but {kept}")
         return Decision(None, why=f"{planned.why}: restarting there ({needs} needs a restart)")
 
-    def windowing(self, history: list[SegmentRecord]) -> bool:
+    def windowing(self, history: TrialHistory) -> bool:
         """Window probes, unless the app answered a window with a whole epoch: it cannot pause
         inside one (its `start` did not say it can), and the plan goes on by epochs."""
-        fallback = any(s.role is Role.PROBE and s.epochs and s.window is None for s in history)
+        fallback = any(
+            s.role is Role.PROBE and s.epochs and s.window is None for s in history.segments
+        )
         return self.windows and not fallback
 
-    def _window_state(
-        self, history: list[SegmentRecord]
-    ) -> tuple[Phase, window_plan.WindowStep | None]:
+    def _window_state(self, history: TrialHistory) -> tuple[Phase, window_plan.WindowStep | None]:
         """Where a window-probed trial stands (DONE aside), and the window to run next."""
-        if not history:
+        segments = history.segments
+        if not segments:
             return Phase.PROFILING, None
-        if self.recognized is not None or any(s.role is Role.TRAIN for s in history):
+        if history.recognized is not None or any(s.role is Role.TRAIN for s in segments):
             return Phase.SETTLED, None
-        if not any(s.role is Role.WARMUP and s.ok and s.epochs for s in history):
+        if not any(s.role is Role.WARMUP and s.ok and s.epochs for s in segments):
             return Phase.PROFILING, None
-        step = window_plan.next_step(history, self.window_order, self.probing, self.epochs)
+        step = window_plan.next_step(segments, self.window_order, self.probing, self.epochs)
         return (Phase.PROBING, step) if step is not None else (Phase.SETTLED, None)
 
     def _probe(self, setting: SystemSetting, remaining: int, why: str) -> PlannedSegment:
@@ -261,86 +252,75 @@ class PipelinedPlan(TrialPlan):
         launch = SystemSetting.of(wide)
         return None if launch == setting else launch
 
-    def _next_probe(self, history: list[SegmentRecord]) -> tuple[SystemSetting, str] | None:
+    def _next_probe(self, history: TrialHistory) -> tuple[SystemSetting, str] | None:
         """The next setting to probe and why, or None when probing is over."""
-        remaining = self.epochs - epochs_done(history)
+        segments = history.segments
+        remaining = self.epochs - epochs_done(segments)
         if remaining < 2:
             return None  # the last epoch trains at the best setting
-        tried = {s.setting for s in history if s.role is Role.PROBE}
+        tried = _probed(segments)
         for candidate in self.candidates:
             if candidate in tried:
                 continue
-            if self._restart_skip(history, candidate, remaining) is None:
+            if self._restart_skip(segments, candidate, remaining) is None:
                 return candidate, f"probing {candidate}"
-        if needs_recheck(history, self.default, self.objective, self.probing.warmup_margin):
+        margin = self.probing.warmup_margin
+        if needs_recheck(segments, self.default, self.objective, margin):
             return self.default, f"measuring the default {self.default} again, warm"
         return None
 
     def _restart_skip(
-        self, history: list[SegmentRecord], candidate: SystemSetting, remaining: int
+        self, segments: list[SegmentRecord], candidate: SystemSetting, remaining: int
     ) -> str | None:
         """Why a candidate that needs a restart is not probed, or None to probe it."""
         if not self.live or self.probing.continuation is False:
             return None  # every probe is its own process anyway
-        running = history[-1].setting if history else self.default
+        running = segments[-1].setting if segments else self.default
         if self.reachable(running, candidate):
             return None
-        rule = self.probing.restart_probes
-        if rule == "always":
-            return None
-        needs = ", ".join(sorted(running.differing(candidate) - self.live))
-        if rule == "never":
-            return f"{candidate} needs a restart ({needs}); restart_probes is never"
-        startup = max((s.startup_s for s in history if s.ok), default=0.0)
-        done = [p for p in latest(history) if p.ok and p.epoch_s]
-        if not done:
-            return f"{candidate} needs a restart ({needs}) and no probe measured an epoch"
-        best_s = min(p.epoch_s for p in done if p.epoch_s)
-        gain = (remaining - 1) * best_s * self.probing.restart_gain
-        if gain >= 2 * startup:
-            return None
-        return (
-            f"{candidate} needs a restart ({needs}): {remaining - 1} epoch(s) after it, "
-            f"{self.probing.restart_gain:.0%} faster, would save {gain:.0f} s, less than a "
-            f"start-up there and back ({2 * startup:.0f} s)"
-        )
+        needs = running.differing(candidate) - self.live
+        return restart_policy.skip_reason(segments, candidate, remaining, needs, self.probing)
 
-    def _target(self, history: list[SegmentRecord]) -> tuple[SystemSetting, str]:
+    def _target(self, history: TrialHistory) -> tuple[SystemSetting, str]:
         """The setting the trial trains at, and why."""
-        if self.recognized is not None:
-            return self.recognized, f"{self.recognized} is the recognised setting"
-        trained = [s for s in history if s.role is Role.TRAIN]
+        if history.recognized is not None:
+            recognized = history.recognized.setting
+            return recognized, f"{recognized} is the recognised setting"
+        trained = [s for s in history.segments if s.role is Role.TRAIN]
         if trained:
             return trained[-1].setting, f"training on at {trained[-1].setting}"
         if self.windowing(history):
             confidence = self.probing.window_confidence
-            return window_plan.choice(history, self.windowed, self.objective, confidence)
+            segments = history.segments
+            return window_plan.choice(segments, self.windowed, self.objective, confidence)
         best = select_best(self.probes_for_choice(history), self.objective)
         return best.setting, f"{best.setting} is the best probed setting"
 
     # ------------------------------------------------------------------ measurements
 
-    def probes_for_choice(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+    def probes_for_choice(self, history: TrialHistory) -> list[ProbeResult]:
         """One result per probed setting: its latest measurement (warm for a re-measured
         default)."""
-        if self.recognized is not None:
+        if history.recognized is not None:
             return []
         if self.windowing(history):
-            return window_plan.results(history, self.windowed)
-        return latest(history)
+            return window_plan.results(history.segments, self.windowed)
+        return latest(history.segments)
 
-    def probes(self, history: list[SegmentRecord]) -> list[ProbeResult]:
+    def probes(self, history: TrialHistory) -> list[ProbeResult]:
         """Every probe epoch, in order (a re-measured default appears twice)."""
-        if self.recognized is not None:
+        if history.recognized is not None:
             return []  # the profiling epoch was training at the default, not a comparison
         if self.windowing(history):
-            return window_plan.run_results(history)
-        return [probe_result(s) for s in history if s.role is Role.PROBE]
+            return window_plan.run_results(history.segments)
+        return [probe_result(s) for s in history.segments if s.role is Role.PROBE]
 
-    def not_probed(self, history: list[SegmentRecord]) -> list[dict[str, str]]:
-        if self.recognized is not None or self.phase(history) not in (Phase.SETTLED, Phase.DONE):
+    def not_probed(self, history: TrialHistory) -> list[dict[str, str]]:
+        settled = self.phase(history) in (Phase.SETTLED, Phase.DONE)
+        if history.recognized is not None or not settled:
             return []
-        tried = _probed(history)
+        segments = history.segments
+        tried = _probed(segments)
         if self.windowing(history):
             why = "it needs a restart; window probes are for live parameters only"
             return [
@@ -355,67 +335,29 @@ class PipelinedPlan(TrialPlan):
             # why, as it stood when the plan first passed it over: after the probe that left
             # it next in line (the candidates before it probed), or the last probe
             ahead = set(self.candidates[: self.candidates.index(candidate)])
-            cuts = [i + 1 for i, s in enumerate(history) if s.role is Role.PROBE]
-            cut = next((c for c in cuts if ahead <= _probed(history[:c])), cuts[-1])
-            before = history[:cut]
+            cuts = [i + 1 for i, s in enumerate(segments) if s.role is Role.PROBE]
+            cut = next((c for c in cuts if ahead <= _probed(segments[:c])), cuts[-1])
+            before = segments[:cut]
             remaining = self.epochs - epochs_done(before)
             why = self._restart_skip(before, candidate, remaining) or "no epochs left to probe it"
             out.append({"setting": candidate.label(), "why": why})
         return out
 
-    def _keep(self, history: list[SegmentRecord], target: SystemSetting) -> str | None:
-        """Why staying at the paused setting is cheaper than a restart at `target`, or None."""
-        paused = history[-1]
-        if not paused.ok or not paused.epochs:
-            return None
-        here = probe_result(paused)
-        if self.recognized is not None:
-            target_s = self.recognized_values.get("epoch_s")
-            target_j = self.recognized_values.get("energy_j")
-        else:
-            found = [p for p in self.probes_for_choice(history) if p.setting == target and p.ok]
-            if not found:
-                return None
-            target_s, target_j = found[0].epoch_s, found[0].energy_j
-        if target_s is None or here.epoch_s is None:
-            return None
-        remaining = self.epochs - epochs_done(history)
-        startup_s = max((s.startup_s for s in history if s.ok), default=0.0)
-        epoch_j = here.energy_j or 0.0
-        rate = epoch_j / here.epoch_s if here.epoch_s else 0.0
-        stay = ProbeResult(
-            paused.setting, remaining * here.epoch_s, remaining * epoch_j, here.energy_source
-        )
-        move = ProbeResult(
-            target,
-            startup_s + remaining * target_s,
-            startup_s * rate + remaining * target_j if target_j is not None else None,
-            here.energy_source,
-        )
-        try:
-            if select_best([stay, move], self.objective) is move:
-                return None
-        except ValueError:  # e.g. no energy measurement for an energy objective
-            return None
-        return (
-            f"{remaining} epoch(s) there would not repay a start-up ({startup_s:.0f} s): "
-            f"staying at {paused.setting} without a restart"
-        )
-
-    def chosen(self, history: list[SegmentRecord]) -> tuple[SystemSetting | None, SettingSource]:
+    def chosen(self, history: TrialHistory) -> tuple[SystemSetting | None, SettingSource]:
         """The setting the trial trains (or will train) at: the recognised or best probed one,
         or the paused one when switching would not have paid."""
-        trained = [s for s in history if s.role is Role.TRAIN]
-        if self.recognized is not None:
-            return (trained[-1].setting if trained else self.recognized), SettingSource.RECOGNIZED
+        trained = [s for s in history.segments if s.role is Role.TRAIN]
+        if history.recognized is not None:
+            recognized = history.recognized.setting
+            return (trained[-1].setting if trained else recognized), SettingSource.RECOGNIZED
         if trained:
             return trained[-1].setting, SettingSource.PROBED
         if self.phase(history) is Phase.SETTLED:
             return self._target(history)[0], SettingSource.PROBED
         return None, SettingSource.PROBED
 
-    def can_continue_after(self, failed: SegmentRecord, history: list[SegmentRecord]) -> bool:
-        if self.recognized is not None:
+    def can_continue_after(self, failed: SegmentRecord, history: TrialHistory) -> bool:
+        if history.recognized is not None:
             return False
-        default_ok = any(s.ok and s.role is Role.PROBE for s in history)
+        default_ok = any(s.ok and s.role is Role.PROBE for s in history.segments)
         return failed.role is Role.PROBE and failed.setting != self.default and default_ok
