@@ -49,7 +49,7 @@ def build_energy_source(power: PowerConfig) -> EnergySource:
         availability = meter.availability()
         if not availability.ok:
             raise MeterUnavailable(
-                f"powerMeter {power.meter!r} cannot measure: {availability.reason}"
+                f"powerMeter '{power.meter}' cannot measure: {availability.reason}"
             )
     return EnergySource(model, meters)
 

@@ -37,9 +37,10 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.config_probing import ProbingConfig
 from pipetune.probing import window_plan
 from pipetune.probing.measure import latest, needs_recheck, probe_result
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import Decision, Role, SegmentRecord, SettingSource, SystemSetting
 
