@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipetune.config import Objective  # noqa: E402
+from pipetune.probing.objective import Objective  # noqa: E402
 from pipetune.probing.selection import ProbeResult  # noqa: E402
 from pipetune.recognition import Observation, Recognizer, RecognizerSettings  # noqa: E402
 from pipetune.records import SystemSetting  # noqa: E402

@@ -3,11 +3,14 @@ expectation and what was found. Imports only `errors`."""
 
 from __future__ import annotations
 
+import enum
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pipetune.errors import ConfigError, Problem
+
+E = TypeVar("E", bound=enum.StrEnum)
 
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$", re.IGNORECASE)
 
@@ -60,11 +63,19 @@ class Checker:
         self.problem(path, "a non-empty string", show(value))
         return ""
 
-    def choice(self, path: str, value: Any, allowed: tuple[str, ...]) -> str:
-        if isinstance(value, str) and value in allowed:
+    def choice(self, path: str, value: Any, vocabulary: type[E]) -> E:
+        """The member of a closed vocabulary named `value`; the first member if none is."""
+        names = [member.value for member in vocabulary]
+        if isinstance(value, str) and value in names:
+            return vocabulary(value)
+        self.problem(path, f"one of {names}", show(value))
+        return next(iter(vocabulary))
+
+    def boolean(self, path: str, value: Any, fallback: bool) -> bool:
+        if isinstance(value, bool):
             return value
-        self.problem(path, f"one of {list(allowed)}", show(value))
-        return allowed[0]
+        self.problem(path, "true or false", show(value))
+        return fallback
 
     def integer(self, path: str, value: Any) -> int:
         if isinstance(value, int) and not isinstance(value, bool):

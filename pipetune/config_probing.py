@@ -1,37 +1,52 @@
 """The `probing` section of pipetune.conf: how system settings are probed inside a trial.
 
-Imports only `config_check` and `errors`, like the rest of the config layer.
+Imports only `config_check`, `errors` and the probing objective (which imports nothing), like
+the rest of the config layer. The closed vocabularies of the section are enums whose values are
+the names written in pipetune.conf.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipetune.config_check import Checker, is_number, show
-
-PROBING_STRATEGIES = ("one-at-a-time", "grid")
-SWITCH_RULES = ("always", "when-it-pays")
-RESTART_PROBE_RULES = ("when-they-can-pay", "always", "never")
-OBJECTIVE_METRICS = ("duration", "energy")
-WINDOWS = ("iterations", "epoch")
+from pipetune.probing.objective import OBJECTIVE_METRICS, Objective
 
 
-@dataclass(frozen=True)
-class Objective:
-    """Weights of the probe-selection objective; each metric is normalised by the default probe."""
+class ProbingStrategy(enum.StrEnum):
+    """Which settings a trial probes (probing/candidates.py)."""
 
-    weights: dict[str, float]
+    ONE_AT_A_TIME = "one-at-a-time"  # each parameter alone, the others at their default
+    GRID = "grid"  # every combination
 
-    def describe(self) -> str:
-        if len(self.weights) == 1:
-            return next(iter(self.weights))
-        return " + ".join(f"{w:g}*{m}" for m, w in self.weights.items())
+
+class SwitchRule(enum.StrEnum):
+    """When a trial leaves its running setting for a better one that needs a restart."""
+
+    ALWAYS = "always"  # whenever it is better per epoch
+    WHEN_IT_PAYS = "when-it-pays"  # only when the remaining epochs repay the start-up
+
+
+class RestartProbes(enum.StrEnum):
+    """Whether candidates that need a restart (memory) are probed."""
+
+    WHEN_THEY_CAN_PAY = "when-they-can-pay"  # if the remaining epochs could repay the start-ups
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class ProbeWindow(enum.StrEnum):
+    """What one probe of a live setting measures."""
+
+    ITERATIONS = "iterations"  # a window of iterations inside an epoch (probing/window.py)
+    EPOCH = "epoch"  # a whole epoch
 
 
 @dataclass(frozen=True)
 class ProbingConfig:
-    strategy: str = "one-at-a-time"
+    strategy: ProbingStrategy = ProbingStrategy.ONE_AT_A_TIME
     objective: Objective = field(default_factory=lambda: Objective({"duration": 1.0}))
     budget: int | None = None  # probe epochs including the default's; None = all candidates
     # A probe's process goes on training when its setting is chosen, and takes the next
@@ -41,11 +56,11 @@ class ProbingConfig:
     live: bool = True
     # At a pause, restart at a better setting only when the remaining epochs repay the
     # start-up ("when-it-pays"), or whenever it is better per epoch ("always").
-    switch: str = "always"
+    switch: SwitchRule = SwitchRule.ALWAYS
     # Candidates that need a restart (memory): probed only when the remaining epochs could
     # repay the start-ups, if such a change saved `restart_gain` of an epoch ("when-they-can-
     # pay"), or always, or never.
-    restart_probes: str = "when-they-can-pay"
+    restart_probes: RestartProbes = RestartProbes.WHEN_THEY_CAN_PAY
     restart_gain: float = 0.25
     # A candidate measured after the default runs warmer; when it beats the default by less
     # than this fraction, the default is measured again, warm, before choosing.
@@ -56,7 +71,7 @@ class ProbingConfig:
     # from `window_min` measured iterations after `window_warmup` unmeasured ones, up to
     # `window_max_share` of an epoch, warm-up included. A candidate replaces the default only
     # when it is faster with probability `window_confidence` (one-sided).
-    window: str = "iterations"
+    window: ProbeWindow = ProbeWindow.ITERATIONS
     window_error: float = 0.05
     window_warmup: int = 4
     window_min: int = 12
@@ -88,9 +103,8 @@ def parse_probing(c: Checker, raw: Any, epochs: int) -> ProbingConfig:
         c.problem("$.probing", "an object", show(raw))
         return ProbingConfig()
     c.unknown_keys("$.probing", raw, _KEYS)
-    strategy = c.choice(
-        "$.probing.strategy", raw.get("strategy", "one-at-a-time"), PROBING_STRATEGIES
-    )
+    d = ProbingConfig()
+    strategy = c.choice("$.probing.strategy", raw.get("strategy", d.strategy), ProbingStrategy)
     objective = _parse_objective(c, raw.get("select_by", "duration"))
     budget = raw.get("budget")
     if budget is not None:
@@ -102,25 +116,18 @@ def parse_probing(c: Checker, raw: Any, epochs: int) -> ProbingConfig:
                 "for the chosen setting)",
                 str(budget),
             )
-    flags = {}
-    for name in ("continuation", "live"):
-        value = raw.get(name, True)
-        if not isinstance(value, bool):
-            c.problem(f"$.probing.{name}", "true or false", show(value))
-            value = True
-        flags[name] = value
-    switch = c.choice("$.probing.switch", raw.get("switch", "always"), SWITCH_RULES)
+    continuation = c.boolean("$.probing.continuation", raw.get("continuation", True), True)
+    live = c.boolean("$.probing.live", raw.get("live", True), True)
+    switch = c.choice("$.probing.switch", raw.get("switch", d.switch), SwitchRule)
     restarts = c.choice(
-        "$.probing.restart_probes",
-        raw.get("restart_probes", "when-they-can-pay"),
-        RESTART_PROBE_RULES,
+        "$.probing.restart_probes", raw.get("restart_probes", d.restart_probes), RestartProbes
     )
     return ProbingConfig(
         strategy=strategy,
         objective=objective,
         budget=budget,
-        continuation=flags["continuation"],
-        live=flags["live"],
+        continuation=continuation,
+        live=live,
         switch=switch,
         restart_probes=restarts,
         restart_gain=_fraction(c, "$.probing.restart_gain", raw.get("restart_gain", 0.25)),
@@ -131,9 +138,8 @@ def parse_probing(c: Checker, raw: Any, epochs: int) -> ProbingConfig:
 
 def _parse_window(c: Checker, raw: dict[str, Any]) -> dict[str, Any]:
     p = "$.probing"
-    out: dict[str, Any] = {
-        "window": c.choice(f"{p}.window", raw.get("window", "iterations"), WINDOWS)
-    }
+    window = raw.get("window", ProbeWindow.ITERATIONS)
+    out: dict[str, Any] = {"window": c.choice(f"{p}.window", window, ProbeWindow)}
     for name, least, count in (("window_warmup", 0, 4), ("window_min", 2, 12)):
         value = raw.get(name, count)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:

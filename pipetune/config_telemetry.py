@@ -4,34 +4,52 @@ InfluxDB user and password come from the environment or a credentials file (see 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipetune.config_check import Checker, is_number, show
 
-POWER_METERS = ("auto", "estimate", "rapl", "pdu", "pcm", "nvml")
-STORES = ("sqlite", "influxdb", "none")
+
+class MeterKind(enum.StrEnum):
+    """`powerMeter.type`: a meter of telemetry/meters.py, or one of the two ways to do without."""
+
+    AUTO = "auto"  # the first available of rapl, nvml (factory.AUTO_ORDER), else the estimate
+    ESTIMATE = "estimate"  # CPU time × watts per core, never a meter
+    RAPL = "rapl"
+    PDU = "pdu"
+    PCM = "pcm"
+    NVML = "nvml"
+
+
+class StoreKind(enum.StrEnum):
+    """`metrics.store`: where the run's points go (factory.STORES builds each)."""
+
+    SQLITE = "sqlite"
+    INFLUXDB = "influxdb"
+    NONE = "none"
+
 
 # Options each meter type accepts (JSON key → constructor keyword).
-_METER_OPTIONS: dict[str, dict[str, str]] = {
-    "auto": {},
-    "estimate": {},
-    "rapl": {"root": "root", "intervalS": "interval_s"},
-    "pdu": {
+_METER_OPTIONS: dict[MeterKind, dict[str, str]] = {
+    MeterKind.AUTO: {},
+    MeterKind.ESTIMATE: {},
+    MeterKind.RAPL: {"root": "root", "intervalS": "interval_s"},
+    MeterKind.PDU: {
         "url": "url",
         "outlets": "outlets",
         "model": "model",
         "intervalS": "interval_s",
         "timeoutS": "timeout_s",
     },
-    "pcm": {
+    MeterKind.PCM: {
         "files": "files",
         "timezone": "timezone",
         "intervalS": "interval_s",
         "includeDram": "include_dram",
     },
-    "nvml": {"devices": "devices", "intervalS": "interval_s"},
+    MeterKind.NVML: {"devices": "devices", "intervalS": "interval_s"},
 }
 _ESTIMATE_KEYS = {"type", "wattsPerCore", "idleWatts"}
 
@@ -40,7 +58,7 @@ _ESTIMATE_KEYS = {"type", "wattsPerCore", "idleWatts"}
 class PowerConfig:
     """Which meter measures energy; `auto` tries RAPL, then NVML, else the estimate."""
 
-    meter: str = "auto"
+    meter: MeterKind = MeterKind.AUTO
     options: dict[str, Any] = field(default_factory=dict)
     watts_per_core: float = 10.0
     idle_watts: float = 5.0
@@ -48,7 +66,7 @@ class PowerConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    kind: str = "sqlite"
+    kind: StoreKind = StoreKind.SQLITE
     path: Path | None = None  # sqlite file, or the InfluxDB spool
     host: str = "127.0.0.1"
     port: int = 8086
@@ -62,19 +80,18 @@ def parse_power(c: Checker, raw: Any, nodes: tuple[str, ...], base_dir: Path) ->
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, dict):
-        c.problem(p, f'one of {list(POWER_METERS)} or an object with a "type"', show(raw))
+        names = [kind.value for kind in MeterKind]
+        c.problem(p, f'one of {names} or an object with a "type"', show(raw))
         return PowerConfig()
-    meter = c.choice(f"{p}.type", raw.get("type", "auto"), POWER_METERS)
-    c.unknown_keys(p, raw, _ESTIMATE_KEYS | set(_METER_OPTIONS.get(meter, {})))
+    meter = c.choice(f"{p}.type", raw.get("type", MeterKind.AUTO), MeterKind)
+    c.unknown_keys(p, raw, _ESTIMATE_KEYS | set(_METER_OPTIONS[meter]))
     d = PowerConfig()
     watts = raw.get("wattsPerCore", d.watts_per_core)
     idle = raw.get("idleWatts", d.idle_watts)
     for key, value in (("wattsPerCore", watts), ("idleWatts", idle)):
         if not is_number(value) or value < 0:
             c.problem(f"{p}.{key}", "a number of watts ≥ 0", show(value))
-    options = {
-        _METER_OPTIONS[meter][k]: v for k, v in raw.items() if k in _METER_OPTIONS.get(meter, {})
-    }
+    options = {_METER_OPTIONS[meter][k]: v for k, v in raw.items() if k in _METER_OPTIONS[meter]}
     _check_meter_options(c, p, meter, options, nodes, base_dir)
     if not (is_number(watts) and is_number(idle)):
         return d
@@ -82,15 +99,20 @@ def parse_power(c: Checker, raw: Any, nodes: tuple[str, ...], base_dir: Path) ->
 
 
 def _check_meter_options(
-    c: Checker, p: str, meter: str, options: dict[str, Any], nodes: tuple[str, ...], base_dir: Path
+    c: Checker,
+    p: str,
+    meter: MeterKind,
+    options: dict[str, Any],
+    nodes: tuple[str, ...],
+    base_dir: Path,
 ) -> None:
     if "interval_s" in options and not (
         is_number(options["interval_s"]) and options["interval_s"] > 0
     ):
         c.problem(f"{p}.intervalS", "a number of seconds > 0", show(options["interval_s"]))
-    if meter == "rapl" and "root" in options:
+    if meter is MeterKind.RAPL and "root" in options:
         options["root"] = Path(c.string(f"{p}.root", options["root"]) or "/sys/class/powercap")
-    if meter == "pdu":
+    if meter is MeterKind.PDU:
         c.string(f"{p}.url", options.get("url"))
         _node_map(
             c,
@@ -100,7 +122,7 @@ def _check_meter_options(
             "an outlet number ≥ 0",
             lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
         )
-    if meter == "pcm":
+    if meter is MeterKind.PCM:
         _node_map(
             c,
             f"{p}.files",
@@ -145,12 +167,12 @@ def parse_store(c: Checker, raw: Any, base_dir: Path) -> StoreConfig:
     if not isinstance(raw, dict):
         c.problem(p, "an object", show(raw))
         return StoreConfig()
-    kind = c.choice(f"{p}.store", raw.get("store", "sqlite"), STORES)
-    if kind == "sqlite":
+    kind = c.choice(f"{p}.store", raw.get("store", StoreKind.SQLITE), StoreKind)
+    if kind is StoreKind.SQLITE:
         c.unknown_keys(p, raw, {"store", "path"})
         path = c.string(f"{p}.path", raw.get("path", "runs/metrics.sqlite"))
         return StoreConfig(kind, base_dir / path)
-    if kind == "none":
+    if kind is StoreKind.NONE:
         c.unknown_keys(p, raw, {"store"})
         return StoreConfig(kind)
     c.unknown_keys(

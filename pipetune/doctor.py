@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from pipetune.config import TuningConfig
+from pipetune.config_telemetry import MeterKind
 from pipetune.errors import PipeTuneError
 
 
@@ -104,11 +105,12 @@ def _spark_stack() -> list[Check]:
 
 
 def _meters(config: TuningConfig | None) -> list[Check]:
-    from pipetune.factory import build_meters
-    from pipetune.telemetry.meter import create_meter
+    from pipetune.factory import AUTO_ORDER, build_meters
+    from pipetune.telemetry.meters import create_meter
 
-    meters = [create_meter("rapl"), create_meter("nvml")]
-    if config is not None and config.power.meter not in ("auto", "estimate", "rapl", "nvml"):
+    meters = [create_meter(name) for name in AUTO_ORDER]  # always checked: what `auto` tries
+    checked = {MeterKind.AUTO, MeterKind.ESTIMATE, *AUTO_ORDER}
+    if config is not None and config.power.meter not in checked:
         try:
             meters += build_meters(config.power)
         except (PipeTuneError, ValueError, TypeError) as exc:
@@ -118,8 +120,8 @@ def _meters(config: TuningConfig | None) -> list[Check]:
         availability = meter.availability()
         detail = meter.describe() if availability.ok else availability.reason
         checks.append(Check("energy", meter.source, availability.ok, detail))
-    chosen = config.power.meter if config is not None else "auto"
-    if chosen in ("auto", "estimate") and not any(c.ok for c in checks):
+    chosen = config.power.meter if config is not None else MeterKind.AUTO
+    if chosen in (MeterKind.AUTO, MeterKind.ESTIMATE) and not any(c.ok for c in checks):
         checks.append(
             Check(
                 "energy",

@@ -14,9 +14,10 @@ import itertools
 import math
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from pipetune.config import HyperParameter, SystemParameter
+from pipetune.config_search import Sampler
 from pipetune.records import SystemSetting
 
 SYSTEM_PREFIX = "system."
@@ -57,13 +58,8 @@ class HyperparameterSearch:
                 raise ValueError("a search over recorded configurations needs at least one")
             self._distributions[CONFIG_INDEX] = CategoricalDistribution(list(range(len(configs))))
         self._grid_size: int | None = None
-        chosen: Any = (
-            optuna.samplers.TPESampler(seed=seed)
-            if sampler == "tpe"
-            else optuna.samplers.RandomSampler(seed=seed)
-        )
-        self._study = optuna.create_study(direction="maximize", sampler=chosen)
-        if sampler == "grid":
+        self._study = optuna.create_study(direction="maximize", sampler=_sampler(sampler, seed))
+        if sampler == Sampler.GRID:
             # Optuna's GridSampler calls study.stop() when exhausted, which ask/tell forbids;
             # enqueueing every grid point in a seeded order gives the same search.
             points = _grid_points(self._distributions, seed)
@@ -132,3 +128,16 @@ def _distributions(
     for sp in system_parameters:
         dists[SYSTEM_PREFIX + sp.name] = CategoricalDistribution(list(sp.values))
     return dists
+
+
+def _sampler(name: str, seed: int) -> Any:
+    """Optuna's sampler for a `search.sampler` name (a grid is enqueued, then drawn at random)."""
+    import optuna  # lazily, like the search itself: `pipetune --help` stays fast
+
+    match Sampler(name):
+        case Sampler.TPE:
+            return optuna.samplers.TPESampler(seed=seed)
+        case Sampler.RANDOM | Sampler.GRID:
+            return optuna.samplers.RandomSampler(seed=seed)
+        case unknown:
+            assert_never(unknown)

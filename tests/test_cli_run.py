@@ -330,7 +330,7 @@ def test_trace_record_then_oracle_and_replay_on_the_recorded_trace(tmp_path: Pat
     trace = tmp_path / "t.csv.gz"
     rec = pipetune("trace", "record", "--config", str(conf), "--out", str(trace), cwd=tmp_path)
     assert rec.returncode == 0, rec.stdout + rec.stderr
-    from pipetune.config import Objective
+    from pipetune.probing.objective import Objective
     from pipetune.records import SystemSetting
     from pipetune.replay import Trace
     from pipetune.replay.oracle import best_setting

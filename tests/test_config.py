@@ -8,6 +8,9 @@ from click.testing import CliRunner
 
 from pipetune.cli import main
 from pipetune.config import check_mode, executor_layout, load_config, normalise_memory
+from pipetune.config_probing import ProbeWindow, ProbingStrategy, RestartProbes, SwitchRule
+from pipetune.config_search import Sampler
+from pipetune.config_telemetry import MeterKind, StoreKind
 from pipetune.errors import ConfigError
 from tests.conftest import write_project
 
@@ -63,6 +66,59 @@ def test_unknown_keys_and_types_are_named(tmp_path: Path) -> None:
     assert any(p.startswith("$.serach: expected one of the known keys") for p in found)
     assert any(p.startswith("$.nodes: expected a non-empty list") for p in found)
     assert any(p.startswith("$.powerMeter.type: expected one of") for p in found)
+
+
+def test_unknown_names_of_closed_vocabularies_name_the_path_and_the_choices(
+    tmp_path: Path,
+) -> None:
+    path = write_project(
+        tmp_path,
+        {
+            "search": {"trials": 2, "epochs": 3, "sampler": "bayes"},
+            "probing": {
+                "strategy": "random-walk",
+                "switch": "sometimes",
+                "restart_probes": 1,
+                "window": "batch",
+            },
+            "powerMeter": {"type": "joulemeter"},
+            "metrics": {"store": "mongodb"},
+        },
+    )
+    assert sorted(problems(path)) == sorted(
+        [
+            "$.search.sampler: expected one of ['random', 'grid', 'tpe'], found \"bayes\"",
+            "$.probing.strategy: expected one of ['one-at-a-time', 'grid'], found \"random-walk\"",
+            "$.probing.switch: expected one of ['always', 'when-it-pays'], found \"sometimes\"",
+            "$.probing.restart_probes: expected one of "
+            "['when-they-can-pay', 'always', 'never'], found 1",
+            "$.probing.window: expected one of ['iterations', 'epoch'], found \"batch\"",
+            "$.powerMeter.type: expected one of "
+            "['auto', 'estimate', 'rapl', 'pdu', 'pcm', 'nvml'], found \"joulemeter\"",
+            "$.metrics.store: expected one of ['sqlite', 'influxdb', 'none'], found \"mongodb\"",
+        ]
+    )
+
+
+def test_vocabulary_names_become_enum_members_with_the_same_values(tmp_path: Path) -> None:
+    path = write_project(
+        tmp_path,
+        {
+            "probing": {"strategy": "grid", "switch": "when-it-pays", "window": "epoch"},
+            "powerMeter": "estimate",
+            "metrics": {"store": "none"},
+        },
+    )
+    cfg = load_config(path)
+    assert cfg.probing.strategy is ProbingStrategy.GRID
+    assert cfg.probing.switch is SwitchRule.WHEN_IT_PAYS
+    assert cfg.probing.restart_probes is RestartProbes.WHEN_THEY_CAN_PAY
+    assert cfg.probing.window is ProbeWindow.EPOCH
+    assert cfg.search.sampler is Sampler.RANDOM
+    assert (cfg.power.meter, cfg.store.kind) == (MeterKind.ESTIMATE, StoreKind.NONE)
+    # the names in records and journals stay the strings written in pipetune.conf
+    assert json.dumps([cfg.probing.strategy, cfg.store.kind]) == '["grid", "none"]'
+    assert f"{cfg.probing.switch}" == "when-it-pays"
 
 
 def test_hyperparameter_without_app_flag_is_an_error(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipetune.config import Objective, ProbingConfig, SystemParameter
+from pipetune.config import ProbingConfig, SystemParameter
+from pipetune.config_probing import ProbingStrategy
 from pipetune.probing.candidates import probe_budget, probe_candidates
 from pipetune.probing.history import TrialHistory
+from pipetune.probing.objective import Objective
 from pipetune.probing.plan import FixedPlan, Phase, PipelinedPlan
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import Energy, EpochReport, Role, SegmentRecord, SettingSource, SystemSetting
@@ -41,8 +43,19 @@ def test_one_at_a_time_candidates_default_first() -> None:
         setting("1", "8g"),
         setting("4", "4g"),
     ]
-    grid = probe_candidates(PARAMS, "grid")
+    grid = probe_candidates(PARAMS, ProbingStrategy.GRID)
     assert len(grid) == 6 and grid[0] == setting("4", "8g")
+
+
+def test_a_name_that_is_no_strategy_is_refused_not_taken_for_one_at_a_time() -> None:
+    with pytest.raises(ValueError, match="'random-walk' is not a valid ProbingStrategy"):
+        probe_candidates(PARAMS, "random-walk")
+
+
+def test_objective_weights_only_name_metrics() -> None:
+    assert Objective({"energy": 2.0}).describe() == "energy"
+    with pytest.raises(ValueError, match=r"expected metrics among \['duration', 'energy'\]"):
+        Objective({"joules": 1.0})
 
 
 def test_budget_never_exceeds_epochs_minus_one() -> None:

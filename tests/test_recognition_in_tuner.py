@@ -9,9 +9,10 @@ import numpy as np
 from click.testing import CliRunner
 
 from pipetune.cli import main
-from pipetune.config import Objective, ProbingConfig
+from pipetune.config import ProbingConfig
 from pipetune.config_recognition import RecognitionConfig
 from pipetune.probing.history import Recognized, TrialHistory
+from pipetune.probing.objective import Objective
 from pipetune.probing.plan import Phase, PipelinedPlan
 from pipetune.recognition import Recognizer, RecognizerSettings, save
 from pipetune.recognition.service import RecognitionService

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipetune.config import Objective
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.recognition import KnowledgeTable, Recognizer, RecognizerSettings
 from pipetune.recognition.knowledge import HISTORY_LIMIT, best_probe

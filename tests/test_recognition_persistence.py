@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipetune.config import Objective
 from pipetune.errors import PipeTuneError
+from pipetune.probing.objective import Objective
 from pipetune.recognition import (
     ModelUnusable,
     Recognizer,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipetune.config import Objective
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult
 from pipetune.recognition import Observation
 from pipetune.records import SystemSetting

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipetune.telemetry import rapl
-from pipetune.telemetry.meter import METERS, MeterUnavailable, create_meter, first_available
+from pipetune.telemetry.meter import MeterUnavailable, first_available
+from pipetune.telemetry.meters import METERS, create_meter
 from pipetune.telemetry.nvml import NvmlMeter
 from pipetune.telemetry.rapl import RaplMeter
 

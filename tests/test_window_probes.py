@@ -10,10 +10,11 @@ import pytest
 
 from pipetune.backends.events import log_spread, window_report
 from pipetune.config import ConfigError, load_config
-from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.config_probing import ProbingConfig
 from pipetune.contract import EventError
 from pipetune.probing import window, window_plan
 from pipetune.probing.history import Recognized, TrialHistory
+from pipetune.probing.objective import Objective
 from pipetune.probing.plan import Phase, PipelinedPlan
 from pipetune.records import (
     Energy,

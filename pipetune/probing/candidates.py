@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from typing import assert_never
 
 from pipetune.config import SystemParameter, TuningConfig
+from pipetune.config_probing import ProbingStrategy
 from pipetune.records import ApplyMode, SystemSetting
 
 
@@ -12,23 +14,31 @@ def default_setting(params: tuple[SystemParameter, ...]) -> SystemSetting:
     return SystemSetting.of({p.name: p.default for p in params})
 
 
-def probe_candidates(params: tuple[SystemParameter, ...], strategy: str) -> list[SystemSetting]:
-    """Every setting the strategy would probe, the default first.
+def probe_candidates(
+    params: tuple[SystemParameter, ...], strategy: ProbingStrategy | str
+) -> list[SystemSetting]:
+    """Every setting the strategy (or the strategy of that name) would probe, the default first.
 
     one-at-a-time (the original's): vary each parameter alone with the others at their default.
     grid: every combination.
+
+    Raises:
+        ValueError: `strategy` names no `ProbingStrategy`.
     """
     default = default_setting(params)
-    if strategy == "grid":
-        combos = itertools.product(*(p.values for p in params))
-        settings = [
-            SystemSetting(tuple(zip((p.name for p in params), c, strict=True))) for c in combos
-        ]
-    else:
-        settings = [default]
-        for p in params:
-            for value in p.values[1:]:
-                settings.append(SystemSetting.of({**default.as_dict(), p.name: value}))
+    match ProbingStrategy(strategy):
+        case ProbingStrategy.GRID:
+            combos = itertools.product(*(p.values for p in params))
+            settings = [
+                SystemSetting(tuple(zip((p.name for p in params), c, strict=True))) for c in combos
+            ]
+        case ProbingStrategy.ONE_AT_A_TIME:
+            settings = [default]
+            for p in params:
+                for value in p.values[1:]:
+                    settings.append(SystemSetting.of({**default.as_dict(), p.name: value}))
+        case unknown:
+            assert_never(unknown)
     settings.sort(key=lambda s: s != default)  # stable: default first, order otherwise kept
     return settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipetune.config import TuningConfig
+from pipetune.config_probing import ProbeWindow
 from pipetune.probing.candidates import (
     default_setting,
     live_parameters,
@@ -42,7 +43,7 @@ def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
                 "whose setting is chosen trains on without a restart"
             )
         probing = config.probing
-        windows = probing.window == "iterations" and probing.live and bool(live)
+        windows = probing.window == ProbeWindow.ITERATIONS and probing.live and bool(live)
         if windows:
             lines.append(
                 f"window probes: after a warm-up epoch at the widest live values, each live "

@@ -13,7 +13,7 @@ setting is the one compared (`needs_recheck`, `latest`).
 
 from __future__ import annotations
 
-from pipetune.config_probing import Objective
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, score, select_best
 from pipetune.records import Role, SegmentRecord, SystemSetting
 

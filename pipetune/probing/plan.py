@@ -35,10 +35,11 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.config_probing import ProbeWindow, ProbingConfig, SwitchRule
 from pipetune.probing import restart_policy, window_plan
 from pipetune.probing.history import TrialHistory, epochs_done
 from pipetune.probing.measure import latest, needs_recheck, probe_result
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import Decision, Role, SegmentRecord, SettingSource, SystemSetting
 
@@ -146,7 +147,7 @@ class PipelinedPlan(TrialPlan):
         # each over a window of iterations after a warm-up epoch at the launch setting.
         live_ones = [c for c in self.candidates if self.reachable(self.default, c)]
         others = [c for c in dict.fromkeys(live_ones) if c != self.default]
-        self.windows = probing.window == "iterations" and bool(others)
+        self.windows = probing.window == ProbeWindow.ITERATIONS and bool(others)
         self.windowed = [self.default, *others] if self.windows else []
         # measured in this order: the warm-up's setting first (no switch), then the others
         warm = self._launch(self.default) or self.default
@@ -204,7 +205,7 @@ class PipelinedPlan(TrialPlan):
             pause = planned.decide_after if planned.role is Role.PROBE else 0
             return Decision(planned.setting, planned.role, pause, f"{planned.why} (live)")
         needs = ", ".join(sorted(running.differing(planned.setting) - self.live))
-        if planned.role is Role.TRAIN and self.probing.switch == "when-it-pays":
+        if planned.role is Role.TRAIN and self.probing.switch == SwitchRule.WHEN_IT_PAYS:
             kept = restart_policy.keep_reason(
                 history.segments,
                 planned.setting,

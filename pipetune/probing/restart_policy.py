@@ -10,9 +10,10 @@ is taken only if the remaining epochs at the target, plus a start-up, cost less 
 
 from __future__ import annotations
 
-from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.config_probing import ProbingConfig, RestartProbes
 from pipetune.probing.history import Recognized, epochs_done
 from pipetune.probing.measure import latest, probe_result
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import SegmentRecord, SystemSetting
 
@@ -27,10 +28,10 @@ def skip_reason(
     """Why `candidate`, which needs a restart for the parameters `needs`, is not probed, or
     None to probe it."""
     rule = probing.restart_probes
-    if rule == "always":
+    if rule == RestartProbes.ALWAYS:
         return None
     names = ", ".join(sorted(needs))
-    if rule == "never":
+    if rule == RestartProbes.NEVER:
         return f"{candidate} needs a restart ({names}); restart_probes is never"
     startup = max((s.startup_s for s in segments if s.ok), default=0.0)
     done = [p for p in latest(segments) if p.ok and p.epoch_s]

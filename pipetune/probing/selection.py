@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipetune.config_probing import Objective
+from pipetune.probing.objective import Objective
 from pipetune.records import SystemSetting
 
 

@@ -24,9 +24,10 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from pipetune.config_probing import Objective, ProbingConfig
+from pipetune.config_probing import ProbingConfig
 from pipetune.probing import window
 from pipetune.probing.measure import probe_result
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, score, select_best
 from pipetune.records import Role, SegmentRecord, SystemSetting
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipetune.config import Objective
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.recognition.features import Observation
 from pipetune.records import SystemSetting

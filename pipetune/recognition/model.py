@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from pipetune.config import Objective
+from pipetune.probing.objective import Objective
 from pipetune.recognition.features import BATCH_SIZE, FeatureSpec, Observation, Scaler
 from pipetune.recognition.knowledge import NEAREST_FACTOR, KnowledgeEntry, KnowledgeTable
 from pipetune.records import SystemSetting

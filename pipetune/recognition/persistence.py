@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from pipetune.config import OBJECTIVE_METRICS, Objective
 from pipetune.errors import PipeTuneError, Problem
+from pipetune.probing.objective import OBJECTIVE_METRICS, Objective
 from pipetune.probing.selection import ProbeResult
 from pipetune.recognition import knowledge as kn
 from pipetune.recognition import model as md

@@ -9,9 +9,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pipetune.config import Objective
 from pipetune.config_recognition import RecognitionConfig
 from pipetune.errors import PipeTuneError
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult
 from pipetune.recognition.features import Observation
 from pipetune.recognition.model import Recognizer, RecognizerSettings

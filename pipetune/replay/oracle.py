@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipetune.config import Objective
+from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import SystemSetting
 from pipetune.replay.trace import Trace, TraceError, canonical_config

@@ -23,77 +23,52 @@ Reads. `query()` flushes first, so it sees this store's own writes; when the ser
 reached it raises `StoreUnavailable` (spooled points cannot be queried). Tags match exactly
 (`"tag"::tag = 'value'`, quoted and escaped), the window is inclusive, in ns, by time.
 
-Field types. InfluxDB fixes a field's type per shard (a week by default): once `accuracy` was
-written as a float, an int `accuracy=1` is a field type conflict, so write floats as floats
-(`float(x)`). Types read back as InfluxDB stored them: an int stays an int, and a float stays
-a float even when integral (`2.0`; the JSON answer says `2`, the field's declared type fixes
-it). A NaN, infinite or None field is not stored (InfluxDB has no null); instead the boolean
-field `_null.<name>` is written, so it reads back as None, as in the SQLite store (and a
-point with no fields at all is stored as `_null.=true`). Field keys starting with `_null.` are
-reserved. Because InfluxDB merges a rewritten point field by field, this keeps the merge rule
-of `Store` exactly: a later null never erases a stored value.
-
-InfluxDB cannot store some names: empty tag values, a newline anywhere in a name, a backslash
-at the end of a name or before a space, comma or '=', the key `time`, integers beyond 64
-bits. Such points are refused with a message naming them.
+Field types and names: what InfluxDB can store, and how None and NaN fields are kept, is in
+`influx_protocol.py`; points it cannot store are refused with a message naming them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from numbers import Integral, Real
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from pipetune.errors import PipeTuneError
 from pipetune.store.base import Point, Store, StoreStatus
 from pipetune.store.credentials import Credentials
+from pipetune.store.influx_errors import (
+    InfluxAuthError,
+    InfluxStoreError,
+    PointsRejected,
+    StoreUnavailable,
+    Unreachable,
+    auth_error,
+    translated,
+)
+from pipetune.store.influx_protocol import (
+    check_points,
+    decode_points,
+    ident,
+    select_statement,
+    server_message,
+    to_line,
+)
 from pipetune.store.spool import Spool
+
+__all__ = [
+    "InfluxAuthError",
+    "InfluxStore",
+    "InfluxStoreError",
+    "PointsRejected",
+    "StoreUnavailable",
+]
 
 log = logging.getLogger(__name__)
 
-NULL_PREFIX = "_null."  # `_null.loss=true`: loss was NaN or None
-_MIN_TIME_NS, _MAX_TIME_NS = -9223372036854775806, 9223372036854775806
-_INT64 = (-(2**63), 2**63 - 1)
-_BAD_BACKSLASH = re.compile(r"\\(?=[ ,=]|$)")
 _QUERY_CHUNK = 10_000
-
-
-class InfluxStoreError(PipeTuneError):
-    """The InfluxDB store could not do what was asked."""
-
-
-class PointsRejected(InfluxStoreError):
-    """Points that InfluxDB cannot or will not store; they are not retried."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        shown = self.problems[:10]
-        more = len(self.problems) - len(shown)
-        lines = [f"InfluxDB store: {len(self.problems)} problem(s) with points:"]
-        lines += [f"  - {p}" for p in shown] + ([f"  - … and {more} more"] if more else [])
-        super().__init__("\n".join(lines))
-
-
-class InfluxAuthError(InfluxStoreError):
-    """The server refused the credentials (see pipetune/store/credentials.py)."""
-
-    exit_code = 2
-
-
-class StoreUnavailable(InfluxStoreError):
-    """The server cannot be reached, so a query cannot be answered."""
-
-
-class _Unreachable(Exception):
-    """Internal: refused connection, timeout or 5xx; the batch belongs in the spool."""
 
 
 class InfluxStore(Store):
@@ -160,7 +135,9 @@ class InfluxStore(Store):
     def write(self, points: list[Point]) -> None:
         with self._lock:
             self._check_open()
-            checked = _check_points(points)
+            checked, problems = check_points(points)
+            if problems:
+                raise PointsRejected(problems)
             if not checked:
                 return
             if not self._buffer:
@@ -214,7 +191,7 @@ class InfluxStore(Store):
                         except PointsRejected as e:
                             rejected += e.problems
                         pending.pop(0)
-                except _Unreachable as e:
+                except Unreachable as e:
                     self._mark_down(str(e))
         finally:
             self._spool.append([p for batch in pending for p in batch])
@@ -240,7 +217,7 @@ class InfluxStore(Store):
     def _send(self, points: list[Point], retried: bool = False) -> None:
         from influxdb.exceptions import InfluxDBClientError
 
-        lines = [_line(p) for p in points]
+        lines = [to_line(p) for p in points]
         try:
             with self._translated():
                 self._client.write(
@@ -249,8 +226,8 @@ class InfluxStore(Store):
             self._mark_up()
         except InfluxDBClientError as e:
             if e.code == 403:
-                raise _auth_error(self.location, e) from None
-            message = _server_message(e)
+                raise auth_error(self.location, e) from None
+            message = server_message(e)
             if e.code == 404 and "database not found" in message and not retried:
                 self._database_ready = False
                 self._ensure_database()
@@ -267,13 +244,13 @@ class InfluxStore(Store):
 
         try:
             with self._translated():
-                self._client.query(f"CREATE DATABASE {_ident(self.database)}", method="POST")
+                self._client.query(f"CREATE DATABASE {ident(self.database)}", method="POST")
             self._mark_up()
         except InfluxDBClientError as e:
             if e.code != 403:  # 403: a non-admin user; the database must already exist
                 raise InfluxStoreError(
                     f"cannot create database {self.database!r} at {self.location}: "
-                    f"{_server_message(e)}"
+                    f"{server_message(e)}"
                 ) from None
         self._database_ready = True
 
@@ -303,20 +280,10 @@ class InfluxStore(Store):
                     f"InfluxDB at {self.location} is {self._last_problem}; "
                     f"{len(self._spool)} point(s) wait in {self._spool.path}"
                 )
-            wanted = {k: str(v) for k, v in (tags or {}).items()}
-            if any(v == "" for v in wanted.values()):
-                return []  # InfluxDB stores no empty tag value, so nothing can match
-            conditions = [f"{_ident(k)}::tag = {_literal(v)}" for k, v in sorted(wanted.items())]
-            if start_ns is not None:
-                conditions.append(f"time >= {int(start_ns)}")
-            if end_ns is not None:
-                conditions.append(f"time <= {int(end_ns)}")
-            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            source = _ident(measurement)
-            statement = (
-                f"SELECT *::field FROM {source}{where} GROUP BY *; SHOW FIELD KEYS FROM {source}"
-            )
-            return _points(measurement, self._results(statement))
+            statement = select_statement(measurement, tags, start_ns, end_ns)
+            if statement is None:
+                return []
+            return decode_points(measurement, self._results(statement))
 
     def _results(self, statement: str) -> list[dict[str, Any]]:
         """Every result object of a chunked JSON answer (chunking bypasses max-row-limit)."""
@@ -343,11 +310,11 @@ class InfluxStore(Store):
                                 raise InfluxStoreError(f"query failed: {answer['error']}")
                             results += answer.get("results", [])
             self._mark_up()
-        except _Unreachable as e:
+        except Unreachable as e:
             self._mark_down(str(e))
             raise StoreUnavailable(f"InfluxDB at {self.location} is unreachable: {e}") from None
         except InfluxDBClientError as e:
-            raise InfluxStoreError(f"query failed: {_server_message(e)}") from None
+            raise InfluxStoreError(f"query failed: {server_message(e)}") from None
         for result in results:
             error = result.get("error")
             if error and not error.startswith("database not found"):
@@ -364,7 +331,7 @@ class InfluxStore(Store):
             try:
                 with self._translated():
                     version = str(self._client.ping())
-            except _Unreachable as e:
+            except Unreachable as e:
                 reachable, problem = False, f"unreachable: {e}"
             except (InfluxDBClientError, KeyError) as e:
                 reachable, problem = False, f"not an InfluxDB server? {e}"
@@ -385,7 +352,7 @@ class InfluxStore(Store):
     # ------------------------------------------------------------------ plumbing
 
     def _translated(self) -> AbstractContextManager[None]:
-        return _translated(self.location)
+        return translated(self.location)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -394,176 +361,3 @@ class InfluxStore(Store):
     def _release(self) -> None:
         self._client.close()
         self._spool.close()
-
-
-@contextmanager
-def _translated(location: str) -> Iterator[None]:
-    """Turn the transport's failures into `_Unreachable` and 401s into `InfluxAuthError`."""
-    import requests
-    from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
-
-    try:
-        yield
-    except requests.exceptions.RequestException as e:
-        raise _Unreachable(f"{type(e).__name__}: {e}") from None
-    except InfluxDBServerError as e:
-        raise _Unreachable(f"server error: {_server_message(e)}") from None
-    except InfluxDBClientError as e:
-        if e.code != 401:
-            raise
-        raise _auth_error(location, e) from None
-
-
-def _auth_error(location: str, e: Any) -> InfluxAuthError:
-    return InfluxAuthError(
-        f"InfluxDB at {location} refused the credentials ({e.code}: {_server_message(e)}); "
-        "set PIPETUNE_INFLUX_USER and PIPETUNE_INFLUX_PASSWORD, or PIPETUNE_INFLUX_CREDENTIALS"
-    )
-
-
-# ---------------------------------------------------------------------- validation, encoding
-
-
-def _check_points(points: list[Point]) -> list[Point]:
-    """Normalized copies (NaN → None, tag values as str); every problem reported at once."""
-    problems: list[str] = []
-    checked = []
-    for i, p in enumerate(points):
-        where = f"points[{i}] ({p.measurement!r})"
-        found: list[str] = []
-        _check_name(found, "measurement", p.measurement)
-        if isinstance(p.measurement, str) and p.measurement.startswith("#"):
-            found.append("measurement: cannot start with '#'")
-        tags = {k: str(v) for k, v in p.tags.items()}
-        for key, value in tags.items():
-            _check_name(found, "tag key", key)
-            _check_name(found, f"tag {key!r} value", value)
-        fields: dict[str, Any] = {}
-        for key, value in p.fields.items():
-            _check_name(found, "field key", key)
-            if key.startswith(NULL_PREFIX) or key in tags:
-                found.append(f"field key {key!r}: reserved or also used as a tag")
-            fields[key] = _field_value(found, key, value)
-        if isinstance(p.time_ns, bool) or not isinstance(p.time_ns, int):
-            found.append(f"time_ns: expected an int, found {p.time_ns!r}")
-        elif not _MIN_TIME_NS <= p.time_ns <= _MAX_TIME_NS:
-            found.append(f"time_ns {p.time_ns} is outside InfluxDB's range")
-        problems += [f"{where}: {f}" for f in found]
-        checked.append(Point(p.measurement, tags, fields, p.time_ns))
-    if problems:
-        raise PointsRejected(problems)
-    return checked
-
-
-def _check_name(found: list[str], what: str, name: object) -> None:
-    if not isinstance(name, str) or not name:
-        found.append(f"{what}: expected a non-empty string, found {name!r}")
-    elif "\n" in name or "\r" in name:
-        found.append(f"{what} {name!r}: contains a line break")
-    elif _BAD_BACKSLASH.search(name):
-        found.append(f"{what} {name!r}: a backslash at the end or before ' ', ',' or '='")
-    elif name == "time":
-        found.append(f"{what}: 'time' is reserved by InfluxDB")
-
-
-def _field_value(found: list[str], key: str, value: object) -> Any:
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, Integral):
-        if not _INT64[0] <= int(value) <= _INT64[1]:
-            found.append(f"field {key!r}: {value} does not fit in InfluxDB's 64-bit integer")
-        return int(value)
-    if isinstance(value, Real):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    found.append(f"field {key!r}: unsupported type {type(value).__name__} ({value!r})")
-    return None
-
-
-def _line(p: Point) -> str:
-    """One line of line protocol for a checked point."""
-    head = p.measurement.replace(",", r"\,").replace(" ", r"\ ")
-    for key in sorted(p.tags):
-        head += f",{_escape(key)}={_escape(p.tags[key])}"
-    fields = [f"{_escape(k)}={_value(v)}" for k, v in sorted(p.fields.items()) if v is not None]
-    fields += [f"{_escape(NULL_PREFIX + k)}=true" for k, v in sorted(p.fields.items()) if v is None]
-    if not p.fields:
-        fields.append(f"{_escape(NULL_PREFIX)}=true")
-    return f"{head} {','.join(fields)} {p.time_ns}"
-
-
-def _escape(name: str) -> str:
-    return name.replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
-        return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def _ident(name: str) -> str:
-    """An InfluxQL identifier: double quotes, with backslash and double quote escaped."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _literal(value: str) -> str:
-    """An InfluxQL string literal: single quotes, with backslash and single quote escaped."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _server_message(e: Any) -> str:
-    content = getattr(e, "content", e)
-    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
-    try:
-        return str(json.loads(text)["error"])
-    except (ValueError, KeyError, TypeError):
-        return text.strip()
-
-
-# ---------------------------------------------------------------------- decoding
-
-
-def _points(measurement: str, results: list[dict[str, Any]]) -> list[Point]:
-    types: dict[str, set[str]] = {}
-    for result in results:
-        if result.get("statement_id") == 1:
-            for series in result.get("series", []):
-                for key, kind in series["values"]:
-                    types.setdefault(key, set()).add(kind)
-    floats = {k for k, kinds in types.items() if kinds == {"float"}}
-    points = [
-        point
-        for result in results
-        if result.get("statement_id") == 0
-        for series in result.get("series", [])
-        for point in _series_points(measurement, series, floats)
-    ]
-    points.sort(key=lambda p: p.time_ns)  # stable: series order breaks ties
-    return points
-
-
-def _series_points(measurement: str, series: dict[str, Any], floats: set[str]) -> Iterator[Point]:
-    tags = {k: v for k, v in (series.get("tags") or {}).items() if v != ""}
-    columns = series["columns"]
-    for row in series.get("values", []):
-        fields: dict[str, Any] = {}
-        nulls: list[str] = []
-        time_ns = 0
-        for column, value in zip(columns, row, strict=True):
-            if column == "time":
-                time_ns = int(value)
-            elif column.startswith(NULL_PREFIX):
-                if value is True and column != NULL_PREFIX:
-                    nulls.append(column[len(NULL_PREFIX) :])
-            elif value is not None:
-                is_int = isinstance(value, int) and not isinstance(value, bool)
-                fields[column] = float(value) if is_int and column in floats else value
-        for name in nulls:
-            fields.setdefault(name, None)
-        yield Point(measurement, dict(tags), fields, time_ns)

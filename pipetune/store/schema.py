@@ -1,5 +1,5 @@
-"""The tuner's metrics schema, in one place (also in docs/ARCHITECTURE.md). Node-side
-collectors write theirs in schema_power.py.
+"""The tuner's metrics schema, in one place (also in docs/ARCHITECTURE.md). `power` is defined
+in schema_power.py, once for the tuner and the node-side collectors.
 
 - `epoch`   tags run, trial, role, setting, epoch; fields duration_s, eval_s, loss, accuracy,
   energy_j, energy_source
@@ -8,7 +8,7 @@ collectors write theirs in schema_power.py.
   phase (launch, imports, checks, spark_context, data, model, save, teardown)
 - `profile` tags run, trial, source; fields window_s and one per feature (a perf event or a
   proc.* counter, as a rate per second)
-- `power`   tags run, trial, node, source, domain; field watts
+- `power`   tags node, source, domain, run, trial; field watts (schema_power.power_point)
 
 A point's identity is measurement + tags + time, so the epoch number and segment index are
 tags: two epochs of one segment can never overwrite each other.
@@ -16,18 +16,20 @@ tags: two epochs of one segment can never overwrite each other.
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from typing import Any
 
 from pipetune.records import EpochReport, SegmentRecord
 from pipetune.store.base import Point
-from pipetune.store.schema_power import DOMAIN_BY_SOURCE
+from pipetune.store.schema_power import DOMAIN_BY_SOURCE, power_point, seconds_to_ns
+
+log = logging.getLogger(__name__)
 
 EPOCH = "epoch"
 SEGMENT = "segment"
 PROFILE = "profile"
-POWER = "power"
 
 
 def segment_points(
@@ -89,23 +91,21 @@ def profile_point(run_id: str, trial_id: str, profile: dict[str, Any], time_ns: 
 def power_points(
     run_id: str, trial_id: str, samples: list[tuple[float, float, str]]
 ) -> list[Point]:
-    """Power over a segment: meter samples, or the estimate's (domain says which)."""
+    """Power over a segment: meter samples, or the estimate's (domain says which). A sample
+    the schema refuses (a negative or non-finite power) is logged and left out."""
     node = socket.gethostname()
-    return [
-        Point(
-            POWER,
-            {
-                "run": run_id,
-                "trial": trial_id,
-                "node": node,
-                "source": source,
-                "domain": DOMAIN_BY_SOURCE.get(source, source),
-            },
-            {"watts": float(watts)},
-            int(at * 1e9),
-        )
-        for at, watts, source in samples
-    ]
+    points = []
+    for at, watts, source in samples:
+        domain = DOMAIN_BY_SOURCE.get(source, source)
+        try:
+            points.append(
+                power_point(
+                    node, source, domain, watts, seconds_to_ns(at), run=run_id, trial=trial_id
+                )
+            )
+        except ValueError as exc:
+            log.warning("power sample at %.3f not written: %s", at, exc)
+    return points
 
 
 def _field(name: str) -> str:

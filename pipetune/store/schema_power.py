@@ -1,14 +1,19 @@
-"""The schema of node-side collectors (`monitoring/`): power samples and perf counter rates.
+"""The `power` and `counters` measurements: one definition for the tuner and the node-side
+collectors (`monitoring/`), which write the same measurement, tags and fields.
 
-measurement `power`     tags: node, source, domain     fields: watts, joules
-measurement `counters`  tags: node, event, source      fields: rate_per_s
+measurement `power`     tags: node, source, domain [, run, trial]     fields: watts [, joules]
+measurement `counters`  tags: node, event, source                     fields: rate_per_s
 
-`power`: the mean power of one node (or one domain of it) over the interval that ends at the
-point's time, and the energy of that interval. `node` is the host the reading belongs to (for a
-PDU, the node plugged into the outlet, not the host running the collector); `source` is the
-meter (`rapl`, `pdu`, `pcm`, `nvml`: the `Energy.source` values); `domain` is what was measured
-(`wall` for a PDU outlet, `package`, `package+dram`, ...). `joules` is absent when the interval's
-energy is not known, and `watts` is then an instantaneous reading.
+`power`: the mean power of one node (or one domain of it) over an interval, and the energy of
+that interval. `node` is the host the reading belongs to (for a PDU, the node plugged into the
+outlet, not the host running the collector); `source` is the meter (`rapl`, `pdu`, `pcm`,
+`nvml`: the `Energy.source` values, or `estimate`); `domain` is what was measured (`wall` for a
+PDU outlet, `package`, `package+dram`, `gpu`, `job` for the tuner's estimate, ...). `joules` is
+absent when the interval's energy is not written, and `watts` is then the interval's mean.
+A collector's point covers the interval that ends at the point's time and carries `joules`;
+the tuner's points (`segment_points` in schema.py) carry the `run` and `trial` they were
+measured for, cover about a second of a segment, are stamped at its middle, and carry no
+`joules` (the segment's energy is in `segment`).
 
 `counters`: the mean rate per second of one `perf stat` event over the interval that ends at
 the point's time (`event` as perf prints it, e.g. `context-switches`; `source` is `perf`).
@@ -31,12 +36,15 @@ NODE = "node"
 SOURCE = "source"
 DOMAIN = "domain"
 EVENT = "event"
+RUN = "run"
+TRIAL = "trial"
 
 WATTS = "watts"
 JOULES = "joules"
 RATE_PER_S = "rate_per_s"
 
 POWER_TAGS: tuple[str, ...] = (NODE, SOURCE, DOMAIN)
+RUN_TAGS: tuple[str, ...] = (RUN, TRIAL)  # on the tuner's `power` points only
 POWER_FIELDS: tuple[str, ...] = (WATTS, JOULES)
 COUNTER_TAGS: tuple[str, ...] = (NODE, EVENT, SOURCE)
 COUNTER_FIELDS: tuple[str, ...] = (RATE_PER_S,)
@@ -66,14 +74,21 @@ def power_point(
     watts: float,
     time_ns: int,
     joules: float | None = None,
+    *,
+    run: str | None = None,
+    trial: str | None = None,
 ) -> Point:
-    """A `power` point: mean `watts` over the interval ending at `time_ns`, and its `joules`.
+    """A `power` point: mean `watts` over the interval ending at `time_ns`, and its `joules`;
+    the tuner's name the `run` and `trial` measured (both or neither).
 
     Raises:
-        ValueError: an empty tag, or a power or energy that is not a finite number ≥ 0; every
-            problem is named.
+        ValueError: an empty tag, only one of run and trial, or a power or energy that is not
+            a finite number ≥ 0; every problem is named.
     """
-    problems = _tag_problems({NODE: node, SOURCE: source, DOMAIN: domain})
+    tags = {NODE: node, SOURCE: source, DOMAIN: domain}
+    if run is not None or trial is not None:
+        tags |= {RUN: run or "", TRIAL: trial or ""}
+    problems = _tag_problems(tags)
     problems += _number_problems(WATTS, watts)
     if joules is not None:
         problems += _number_problems(JOULES, joules)
@@ -82,7 +97,7 @@ def power_point(
     fields = {WATTS: float(watts)}
     if joules is not None:
         fields[JOULES] = float(joules)
-    return Point(POWER, {NODE: node, SOURCE: source, DOMAIN: domain}, fields, time_ns)
+    return Point(POWER, tags, fields, time_ns)
 
 
 def counter_point(node: str, event: str, source: str, rate_per_s: float, time_ns: int) -> Point:

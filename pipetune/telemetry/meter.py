@@ -1,10 +1,10 @@
-"""Power meters: the common interface, the background-sampling template, and the registry.
+"""Power meters: the common interface and the background-sampling template.
 
 A meter measures energy over time windows that have already closed. The tuner checks
 `availability()` once, calls `start()` before the first segment, asks `energy(start, end)` for
 each epoch or segment window (unix seconds from `time.time()`), and calls `stop()` at the end.
-Each probe lives in its own module (`rapl`, `pdu`, `pcm`, `nvml`) and registers itself in
-`METERS`; the arithmetic they share is in `integrate`.
+Each probe lives in its own module (`rapl`, `pdu`, `pcm`, `nvml`), listed by name in `meters`;
+the arithmetic they share is in `integrate`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar
 
 from pipetune.errors import PipeTuneError
 from pipetune.records import Energy
@@ -258,31 +258,6 @@ class PowerTrace:
             raise MeterUnavailable(f"{self.label}: {exc}") from exc
 
 
-METERS: dict[str, type[PowerMeter]] = {}
-
-M = TypeVar("M", bound=type[PowerMeter])
-
-
-def register_meter(cls: M) -> M:
-    """Class decorator: make a meter constructible by its `source` name."""
-    METERS[cls.source] = cls
-    return cls
-
-
-def create_meter(source: str, **options: Any) -> PowerMeter:
-    """Build the meter registered as `source` with its constructor options (from configuration).
-
-    Raises:
-        MeterUnavailable: no meter has that name.
-    """
-    cls = METERS.get(source)
-    if cls is None:
-        raise MeterUnavailable(
-            f"unknown meter {source!r}: choose one of {', '.join(sorted(METERS))}"
-        )
-    return cls(**options)
-
-
 def first_available(meters: Iterable[PowerMeter]) -> PowerMeter:
     """The first meter that can measure here, in the order given.
 
@@ -296,8 +271,3 @@ def first_available(meters: Iterable[PowerMeter]) -> PowerMeter:
             return meter
         reasons.append(f"  - {meter.source}: {availability.reason}")
     raise MeterUnavailable("no power meter is available:\n" + "\n".join(reasons))
-
-
-# The probes subclass the classes above and register themselves; importing them here fills
-# METERS whichever module is imported first.
-from pipetune.telemetry import nvml, pcm, pdu, rapl  # noqa: E402, F401

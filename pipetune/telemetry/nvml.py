@@ -22,7 +22,6 @@ from pipetune.telemetry.meter import (
     CounterTrack,
     MeterUnavailable,
     SampledMeter,
-    register_meter,
 )
 
 MILLIJOULE = 1e-3
@@ -32,7 +31,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)  # bytes in old pynvml
 
 
-@register_meter
 class NvmlMeter(SampledMeter):
     """Energy of this node's NVIDIA GPUs, summed over the devices measured."""
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipetune.telemetry.integrate import WindowNotCovered, prorate_interval_energy
-from pipetune.telemetry.meter import Availability, MeterUnavailable, SampledMeter, register_meter
+from pipetune.telemetry.meter import Availability, MeterUnavailable, SampledMeter
 
 PROC_ENERGY = "Proc Energy (Joules)"
 DRAM_ENERGY = "DRAM Energy (Joules)"
@@ -110,7 +110,6 @@ def _is_column_row(line: str) -> bool:
     return any(split_row(line, sep)[:2] == ["Date", "Time"] for sep in (",", ";"))
 
 
-@register_meter
 class PcmMeter(SampledMeter):
     """Package (optionally + DRAM) energy of this node from a growing PCM CSV file."""
 

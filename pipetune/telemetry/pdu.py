@@ -21,7 +21,6 @@ from pipetune.telemetry.meter import (
     MeterUnavailable,
     PowerTrace,
     SampledMeter,
-    register_meter,
 )
 
 
@@ -72,7 +71,6 @@ PDU_MODELS: dict[str, PduModel] = {
 }
 
 
-@register_meter
 class PduMeter(SampledMeter):
     """Energy of the nodes plugged into a metered PDU, summed over the configured outlets."""
 

@@ -19,7 +19,6 @@ from pipetune.telemetry.meter import (
     CounterTrack,
     MeterUnavailable,
     SampledMeter,
-    register_meter,
 )
 
 SYSFS = Path("/sys/class/powercap")
@@ -106,7 +105,6 @@ def discover(root: Path) -> list[RaplDomain]:
     return domains
 
 
-@register_meter
 class RaplMeter(SampledMeter):
     """CPU package + DRAM energy of this node from RAPL counters (µJ, wrapping)."""
 
