@@ -1,18 +1,24 @@
-"""The command line. The only module that imports click; errors become messages and exit codes."""
+"""The `pipetune` command: tuning runs and `doctor`; the subcommand groups live in the other
+cli_*.py modules. Errors become messages and exit codes; tracebacks only under --debug."""
 
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from pipetune.cli_common import DEFAULT_CONFIG, fail
 from pipetune.errors import ConfigError, PipeTuneError
 from pipetune.records import Mode
 
-DEFAULT_CONFIG = "pipetune.conf"
+if TYPE_CHECKING:  # imported when needed: `pipetune --help` must stay quick
+    from pipetune.config import TuningConfig
+    from pipetune.progress import Progress
+    from pipetune.recognition.service import RecognitionService
+    from pipetune.telemetry.energy_source import EnergySource
+    from pipetune.tuner import Tuner
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,17 +73,25 @@ def main(
 
     Inside each hyperparameter trial the first epochs probe system settings (one epoch each,
     training continues from the trial's checkpoint); the best setting runs the rest.
+
+    \b
+    Examples:
+      pipetune --config pipetune.conf
+      pipetune --dry-run
+      pipetune --mode v1 --quiet
+      pipetune --mode oracle --oracle-trace bench/traces/lenet5-local2.csv.gz
+      pipetune --resume runs/20250101-120000-ab12
     """
     if ctx.invoked_subcommand is not None:
         return
     try:
         _tune(config_path, mode, resume_dir, dry_run, quiet, no_recognition, oracle_trace)
     except ConfigError as exc:
-        _fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code)
     except PipeTuneError as exc:
         if debug:
             raise
-        _fail(f"error: {exc}", exc.exit_code)
+        fail(f"error: {exc}", exc.exit_code)
 
 
 def _tune(
@@ -92,18 +106,10 @@ def _tune(
     from pipetune.config import check_mode, load_config
     from pipetune.probing.describe import describe_plan
     from pipetune.progress import Progress
-    from pipetune.tuner import Interrupted, load_snapshot, new_run_dir
+    from pipetune.tuner import new_run_dir
 
     if resume_dir:
-        if config_path:
-            raise click.UsageError(
-                "--resume continues a run with its own config snapshot; drop --config"
-            )
-        run_dir = Path(resume_dir)
-        config = load_snapshot(run_dir)
-        started = _run_started(run_dir)
-        mode = Mode(mode_name or started.get("mode", "pipetune"))
-        no_recognition = not started.get("recognition", True)
+        config, mode, no_recognition = _resumed(Path(resume_dir), config_path, mode_name)
     else:
         config = load_config(config_path or DEFAULT_CONFIG)
         mode = Mode(mode_name or "pipetune")
@@ -120,22 +126,13 @@ def _tune(
     energy = build_energy_source(config.power)
     backend = build_backend(config, energy)
     store = build_store(config.store)
-    if not resume_dir:
-        run_dir = new_run_dir(config)
+    run_dir = Path(resume_dir) if resume_dir else new_run_dir(config)
     for line in describe_plan(config, mode):
         progress.note(line)
     progress.note(f"run directory: {run_dir}")
     from pipetune.tuner import Tuner
 
-    recognition = None
-    if mode is Mode.PIPETUNE and config.recognition.enabled and not no_recognition:
-        from pipetune.recognition.service import RecognitionService
-
-        recognition = RecognitionService(
-            config.recognition, config.probing.objective, job=config.app.name
-        )
-        if recognition.problem:
-            progress.note(f"note: {recognition.problem}")
+    recognition = _recognition(config, mode, no_recognition, progress)
     tuner = Tuner(
         config,
         mode,
@@ -147,20 +144,59 @@ def _tune(
         recognition,
         oracle=oracle,
     )
+    summary = _run_metered(tuner, energy)
+    _print_summary(summary, run_dir, quiet)
+    if summary["totals"]["trials_done"] == 0:
+        fail("error: no trial finished (see the segment logs in the run directory)", 1)
+
+
+def _resumed(
+    run_dir: Path, config_path: str | None, mode_name: str | None
+) -> tuple[TuningConfig, Mode, bool]:
+    """A stopped run's config snapshot, its mode and whether it ran without recognition."""
+    from pipetune.tuner import load_snapshot
+
+    if config_path:
+        raise click.UsageError(
+            "--resume continues a run with its own config snapshot; drop --config"
+        )
+    config = load_snapshot(run_dir)
+    started = _run_started(run_dir)
+    mode = Mode(mode_name or started.get("mode", "pipetune"))
+    return config, mode, not started.get("recognition", True)
+
+
+def _recognition(
+    config: TuningConfig, mode: Mode, no_recognition: bool, progress: Progress
+) -> RecognitionService | None:
+    """The recurring-job recognizer, in pipetune mode unless switched off; notes its problem."""
+    if mode is not Mode.PIPETUNE or not config.recognition.enabled or no_recognition:
+        return None
+    from pipetune.recognition.service import RecognitionService
+
+    recognition = RecognitionService(
+        config.recognition, config.probing.objective, job=config.app.name
+    )
+    if recognition.problem:
+        progress.note(f"note: {recognition.problem}")
+    return recognition
+
+
+def _run_metered(tuner: Tuner, energy: EnergySource) -> dict[str, Any]:
+    """Run the tuner with the energy meter on; SIGTERM and SIGINT stop it cleanly (exit 130)."""
+    from pipetune.tuner import Interrupted
+
     signal.signal(signal.SIGTERM, _raise_interrupt)
     # A process started in the background by a non-interactive shell inherits SIGINT ignored;
     # an explicit SIGINT (kill -INT, a scheduler) must still stop the run cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     energy.start()
     try:
-        summary = tuner.run()
+        return tuner.run()
     except Interrupted as exc:
-        _fail(str(exc), 130)
+        fail(str(exc), 130)
     finally:
         energy.stop()
-    _print_summary(summary, run_dir, quiet)
-    if summary["totals"]["trials_done"] == 0:
-        _fail("error: no trial finished (see the segment logs in the run directory)", 1)
 
 
 def _oracle(config: Any, mode: Mode, trace_path: str | None) -> Any:
@@ -233,11 +269,6 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
 @main.command()
 @click.option(
     "--config",
@@ -246,7 +277,13 @@ def _fail(message: str, code: int) -> NoReturn:
     help=f"Also check this config's meter and store. Default: ./{DEFAULT_CONFIG} if present.",
 )
 def doctor(config_path: str | None) -> None:
-    """Say which probes, counters and services work on this machine, which do not, and why."""
+    """Say which probes, counters and services work on this machine, which do not, and why.
+
+    \b
+    Examples:
+      pipetune doctor
+      pipetune doctor --config pipetune.conf
+    """
     from pipetune.config import load_config
     from pipetune.doctor import run_checks
 
@@ -256,17 +293,18 @@ def doctor(config_path: str | None) -> None:
         try:
             config = load_config(path)
         except ConfigError as exc:
-            _fail(str(exc), exc.exit_code)
+            fail(str(exc), exc.exit_code)
     checks = run_checks(config)
     for check in checks:
         click.echo(check.line())
     if any(c.required and not c.ok for c in checks):
-        _fail("doctor: a required part is missing (see FAIL above)", 1)
+        fail("doctor: a required part is missing (see FAIL above)", 1)
 
 
 def _register_subcommands() -> None:
     from pipetune.cli_clustering import clustering
-    from pipetune.cli_replay import replay, trace
+    from pipetune.cli_replay import replay
+    from pipetune.cli_trace import trace
 
     main.add_command(clustering)
     main.add_command(trace)

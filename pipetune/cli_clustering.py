@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-DEFAULT_CONFIG = "pipetune.conf"
+from pipetune.cli_common import DEFAULT_CONFIG
 
 
 @click.group()
@@ -20,7 +20,13 @@ DEFAULT_CONFIG = "pipetune.conf"
 )
 @click.pass_context
 def clustering(ctx: click.Context, config_path: str | None) -> None:
-    """The recurring-job model: k-means over job profiles → best known system setting."""
+    """The recurring-job model: k-means over job profiles → best known system setting.
+
+    \b
+    Examples:
+      pipetune clustering show
+      pipetune clustering --config other.conf fit
+    """
     ctx.obj = config_path or DEFAULT_CONFIG
 
 
@@ -36,7 +42,13 @@ def _service(config_path: str) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the full description as JSON.")
 @click.pass_obj
 def show(config_path: str, as_json: bool) -> None:
-    """Clusters, sizes, thresholds and the (cluster, batch size) → setting table."""
+    """Clusters, sizes, thresholds and the (cluster, batch size) → setting table.
+
+    \b
+    Examples:
+      pipetune clustering show
+      pipetune clustering show --json
+    """
     service = _service(config_path)
     if service.recognizer is None:
         raise click.ClickException(service.problem or "no model")
@@ -75,7 +87,12 @@ def show(config_path: str, as_json: bool) -> None:
 @clustering.command()
 @click.pass_obj
 def fit(config_path: str) -> None:
-    """Refit the model now from every stored observation and save it."""
+    """Refit the model now from every stored observation and save it.
+
+    \b
+    Example:
+      pipetune clustering fit
+    """
     from pipetune.recognition.persistence import save
 
     service = _service(config_path)
@@ -90,7 +107,12 @@ def fit(config_path: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def reset(config_path: str, yes: bool) -> None:
-    """Delete the model file (the next run probes every trial and starts learning again)."""
+    """Delete the model file (the next run probes every trial and starts learning again).
+
+    \b
+    Example:
+      pipetune clustering reset --yes
+    """
     from pipetune.config import load_config
 
     path: Path = load_config(config_path).recognition.path

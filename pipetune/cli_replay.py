@@ -1,4 +1,4 @@
-"""`pipetune trace record|synthetic|show` and `pipetune replay offline|online`.
+"""`pipetune replay offline|online`: tuning strategies re-run over a trace.
 
 pandas, numpy and the replay package are imported inside the commands, so `pipetune --help`
 and tuning runs do not pay for them.
@@ -7,175 +7,34 @@ and tuning runs do not pay for them.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from pipetune.cli_common import config_option, fail, load
 from pipetune.errors import PipeTuneError
 
-DEFAULT_CONFIG = "pipetune.conf"
-
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    help="Tuning config: system parameters (the first value of each is the default), search "
-    "(trials, epochs, sampler), probing objective.",
-)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
-def _load(config_path: str) -> Any:
-    from pipetune.config import load_config
-
-    return load_config(config_path)
-
-
-def _settings(config: Any) -> list[Any]:
-    from pipetune.probing.candidates import probe_candidates
-
-    return probe_candidates(config.system_parameters, "grid")
-
-
-# ---------------------------------------------------------------------------------- trace
-
-
-@click.group()
-def trace() -> None:
-    """Record, generate and inspect traces (docs/TRACE_FORMAT.md)."""
-
-
-@trace.command()
-@_config_option
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Trace file to write (.parquet or .csv.gz). An existing one is continued.",
-)
-@click.option("--workload", help="Workload name in the trace. Default: the app's name.")
-@click.option(
-    "--configs",
-    "count",
-    type=click.IntRange(min=1),
-    help="How many hyperparameter configurations (default: search.trials; a grid sampler "
-    "caps it at the grid's size).",
-)
-def record(config_path: str, out: str, workload: str | None, count: int | None) -> None:
-    """Run real trials over configurations × every system setting and write a trace.
-
-    Each (configuration, setting) runs search.epochs epochs from scratch through the live
-    backend, with the configured meter and profiler.
-    """
-    try:
-        config = _load(config_path)
-        from pipetune.factory import build_backend, build_energy_source
-        from pipetune.replay.record import grid_plan, record_trace
-
-        plan = grid_plan(config, count)
-        name = workload or config.app.name
-        click.echo(
-            f"recording {name}: {len(plan.configs)} configuration(s) × {len(plan.settings)} "
-            f"setting(s) × {plan.epochs} epoch(s) into {out}"
-        )
-        energy = build_energy_source(config.power)
-        click.echo(f"energy: {energy.describe()}")
-        # Each group from a fresh process: a trace's start-up is a launch's (TRACE_FORMAT.md)
-        fresh = dataclasses.replace(config.app, reuse_process=False)
-        backend = build_backend(dataclasses.replace(config, app=fresh), energy)
-        work_dir = config.runs_dir / f"trace-{time.strftime('%Y%m%d-%H%M%S')}"
-        energy.start()
-        try:
-            result = record_trace(
-                config, backend, Path(out), work_dir, workload=name, count=count, say=click.echo
-            )
-        finally:
-            backend.close()
-            energy.stop()
-    except PipeTuneError as exc:
-        _fail(f"error: {exc}", exc.exit_code)
-    except KeyboardInterrupt:
-        _fail(f"interrupted; {out} holds every finished segment (run again to continue)", 130)
-    if result is None:
-        _fail("error: no segment finished; nothing written", 1)
-    click.echo(f"wrote {out}: {len(result)} rows, segment logs under {work_dir}")
-
-
-@trace.command()
-@_config_option
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
-@click.option("--workloads", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option(
-    "--configs",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Configurations per workload.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-def synthetic(config_path: str, out: str, workloads: int, configs: int, seed: int) -> None:
-    """Generate a synthetic trace (every row labelled synthetic) for scale studies.
-
-    Settings are every combination of the config's system parameters; epochs are its
-    search.epochs.
-    """
-    try:
-        config = _load(config_path)
-        from pipetune.replay import synthetic_trace
-
-        result = synthetic_trace(workloads, configs, _settings(config), config.search.epochs, seed)
-        result.save(out)
-    except PipeTuneError as exc:
-        _fail(f"error: {exc}", exc.exit_code)
-    click.echo(f"wrote {out}: {len(result)} synthetic rows, {workloads} workload(s)")
-
-
-@trace.command()
-@click.argument("path", type=click.Path(dir_okay=False))
-def show(path: str) -> None:
-    """Check a trace and summarise it: workloads, configurations, settings, epochs."""
-    try:
-        from pipetune.replay import Trace
-
-        loaded = Trace.load(path)
-    except PipeTuneError as exc:
-        _fail(f"error: {exc}", exc.exit_code)
-    frame = loaded.frame
-    kind = "synthetic" if loaded.is_synthetic else "recorded"
-    click.echo(f"{path}: {len(loaded)} rows ({kind})")
-    for workload in loaded.workloads():
-        rows = frame[frame["workload"] == workload]
-        sources = ", ".join(sorted(set(rows["energy_source"])))
-        profile = "yes" if loaded.profile(workload) is not None else "no"
-        click.echo(
-            f"  {workload}: {rows['config'].nunique()} configuration(s), "
-            f"{rows['setting'].nunique()} setting(s), epochs 1..{rows['epoch'].max()}, "
-            f"energy {sources}, profile {profile}"
-        )
-
-
-# ---------------------------------------------------------------------------------- replay
+if TYPE_CHECKING:
+    from pipetune.replay.online import Services, StrategyResult
 
 
 @click.group()
 def replay() -> None:
-    """Re-run tuning strategies over a recorded trace, offline or as an online cluster."""
+    """Re-run tuning strategies over a recorded trace, offline or as an online cluster.
+
+    \b
+    Examples:
+      pipetune replay offline bench/traces/lenet5-local2.csv.gz --seeds 5
+      pipetune replay online big.parquet --jobs 10000 --slots 4 --load 0.7
+    """
 
 
 def _trace_and_config(trace_path: str, config_path: str) -> tuple[Any, Any]:
     from pipetune.replay import Trace
 
-    return Trace.load(trace_path), _load(config_path)
+    return Trace.load(trace_path), load(config_path)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -192,8 +51,14 @@ def _label(loaded: Any) -> str:
 
 @replay.command()
 @click.argument("trace_path", metavar="TRACE", type=click.Path(dir_okay=False))
-@_config_option
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@config_option
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Replay every job with seeds 0..N-1 (its search and noise).",
+)
 @click.option(
     "--noise",
     type=click.FloatRange(min=0.0),
@@ -209,7 +74,12 @@ def _label(loaded: Any) -> str:
     help="Directory for offline.md, offline.csv (summary) and offline-runs.csv (per seed).",
 )
 def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: str) -> None:
-    """v1, v2, pipetune and oracle on every workload of TRACE, same seeds and budget."""
+    """v1, v2, pipetune and oracle on every workload of TRACE, same seeds and budget.
+
+    \b
+    Example:
+      pipetune replay offline bench/traces/lenet5-local2.csv.gz --seeds 5
+    """
     from pipetune.replay.offline import oracle_violations, run_offline, summarise, table
 
     try:
@@ -221,7 +91,7 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
         )
         outcomes = run_offline(loaded, config, range(seeds), noise=noise)
     except PipeTuneError as exc:
-        _fail(f"error: {exc}", exc.exit_code)
+        fail(f"error: {exc}", exc.exit_code)
     rows = summarise(outcomes)
     text = table(rows)
     violations = oracle_violations(loaded, config, outcomes)
@@ -245,14 +115,27 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
         click.echo(f"  {v}")
     click.echo(f"results: {out_dir / 'offline.md'}, {out_dir / 'offline.csv'}")
     if violations and noise == 0:
-        _fail("error: the oracle was beaten on a noiseless replay", 1)
+        fail("error: the oracle was beaten on a noiseless replay", 1)
 
 
 @replay.command()
 @click.argument("trace_path", metavar="TRACE", type=click.Path(dir_okay=False))
-@_config_option
-@click.option("--jobs", "count", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--slots", type=click.IntRange(min=1), default=4, show_default=True)
+@config_option
+@click.option(
+    "--jobs",
+    "count",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="How many jobs arrive.",
+)
+@click.option(
+    "--slots",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="How many jobs run at once; the others queue.",
+)
 @click.option(
     "--load",
     type=click.FloatRange(min=0.0, min_open=True),
@@ -265,9 +148,21 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
     type=click.FloatRange(min=0.0, min_open=True),
     help="Jobs per hour (overrides --load).",
 )
-@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Distinct jobs per workload (search seeds 0..N-1); every arrival is one of them.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Arrivals and noise.")
-@click.option("--noise", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
+@click.option(
+    "--noise",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Run-to-run noise: lognormal sigma on each replayed epoch's time and energy.",
+)
 @click.option(
     "--profile-noise",
     type=click.FloatRange(min=0.0),
@@ -281,6 +176,7 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
     type=click.Path(file_okay=False),
     default="runs/replay-online",
     show_default=True,
+    help="Directory for online.md and online.csv.",
 )
 def online(
     trace_path: str,
@@ -296,26 +192,22 @@ def online(
     allow_overload: bool,
     out: str,
 ) -> None:
-    """Poisson arrivals of recurring tuning jobs into SLOTS slots, per strategy."""
+    """Poisson arrivals of recurring tuning jobs into SLOTS slots, per strategy.
+
+    \b
+    Example:
+      pipetune replay online big.parquet --jobs 10000 --slots 4 --load 0.7
+    """
     import numpy as np
 
-    from pipetune.replay.online import (
-        STRATEGIES,
-        Services,
-        check_load,
-        mean_service,
-        poisson_jobs,
-        simulate,
-    )
+    from pipetune.replay.online import STRATEGIES, Services, check_load, poisson_jobs, simulate
 
     started = time.perf_counter()
     try:
         loaded, config = _trace_and_config(trace_path, config_path)
         workloads = loaded.workloads()
         services = Services(loaded, config, noise=noise)
-        means = {s: mean_service(services, s, workloads, seeds) for s in STRATEGIES}
-        per_s = rate / 3600 if rate else load * slots / means["v1"]
-        loads = {s: per_s * means[s] / slots for s in STRATEGIES}
+        per_s, loads = _arrival_rate(services, workloads, seeds, slots, load, rate)
         check_load(loads, allow_overload, click.echo)
         jobs = poisson_jobs(count, per_s, workloads, seeds, np.random.default_rng(seed))
         results = [
@@ -323,14 +215,44 @@ def online(
             for s in STRATEGIES
         ]
     except PipeTuneError as exc:
-        _fail(f"error: {exc}", exc.exit_code)
+        fail(f"error: {exc}", exc.exit_code)
     elapsed = time.perf_counter() - started
-    v1 = results[0]
     lines = [
         f"Online replay of {trace_path} ({_label(loaded)}): {count} jobs, Poisson arrivals at "
         f"{per_s * 3600:.2f}/h over {len(workloads)} workload(s) × {seeds} seed(s), "
         f"{slots} slot(s), profile noise {profile_noise:g}, noise {noise:g}.",
         "",
+        *_online_table(results),
+        "",
+        f"{services.replays} distinct tuning jobs replayed; {elapsed:.1f} s in all.",
+    ]
+    out_dir = Path(out)
+    _write_csv(out_dir / "online.csv", [r.row() for r in results])
+    (out_dir / "online.md").write_text("\n".join(lines) + "\n")
+    click.echo("\n".join(lines))
+    click.echo(f"results: {out_dir / 'online.md'}, {out_dir / 'online.csv'}")
+
+
+def _arrival_rate(
+    services: Services,
+    workloads: list[str],
+    seeds: int,
+    slots: int,
+    load: float,
+    rate: float | None,
+) -> tuple[float, dict[str, float]]:
+    """Jobs per second (--rate, or what gives v1 the offered --load) and each strategy's load."""
+    from pipetune.replay.online import STRATEGIES, mean_service
+
+    means = {s: mean_service(services, s, workloads, seeds) for s in STRATEGIES}
+    per_s = rate / 3600 if rate else load * slots / means["v1"]
+    return per_s, {s: per_s * means[s] / slots for s in STRATEGIES}
+
+
+def _online_table(results: list[StrategyResult]) -> list[str]:
+    """One markdown row per strategy; energy relative to v1's, the first result."""
+    v1 = results[0]
+    lines = [
         "| strategy | load | mean response s | p95 response s | mean wait s | mean service s "
         "| energy J | vs v1 | mean best acc. | recognised trials | false hits |",
         "|" + " --- |" * 11,
@@ -345,9 +267,4 @@ def online(
             f"| {r.energy_j:,.0f} ({r.energy_source}) | {r.energy_j / v1.energy_j:.2f} "
             f"| {accuracy} | {recognised} | {false_hits} |"
         )
-    lines += ["", f"{services.replays} distinct tuning jobs replayed; {elapsed:.1f} s in all."]
-    out_dir = Path(out)
-    _write_csv(out_dir / "online.csv", [r.row() for r in results])
-    (out_dir / "online.md").write_text("\n".join(lines) + "\n")
-    click.echo("\n".join(lines))
-    click.echo(f"results: {out_dir / 'online.md'}, {out_dir / 'online.csv'}")
+    return lines

@@ -64,3 +64,18 @@ def project(tmp_path: Path) -> Path:
 def perf_installed() -> str:
     """`perf`, which CI installs (scripts/install-system-deps.sh): its absence fails there."""
     return require_tool("perf", "apt-get install linux-perf")
+
+
+# The longest spark test takes ~65 s alone on 2 CPUs (two pipetune runs); room for a busy machine.
+SPARK_TIMEOUT_S = 600
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: it must see the added mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every spark test is also slow, so `-m "not slow"` leaves out all real training, and
+    has SPARK_TIMEOUT_S rather than the fast tests' limit unless it sets its own."""
+    for item in items:
+        if item.get_closest_marker("spark"):
+            item.add_marker(pytest.mark.slow)
+            if not item.get_closest_marker("timeout"):
+                item.add_marker(pytest.mark.timeout(SPARK_TIMEOUT_S))

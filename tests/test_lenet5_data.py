@@ -197,6 +197,7 @@ def test_partitions_sum_to_total_and_are_independent_of_partitioning(split0):
 
 def test_augmented_samples_are_transformed_copies(split0):
     x, _ = data.augment(split0, seed=0, total=30, start=0, count=30)
+    assert len(x) == 30  # the loop below checks each
     sources = (split0.train_images - split0.mean) / split0.std
     flat_src = sources.reshape(len(sources), -1)
     # Random rotation/scale/shift: no augmented sample is a verbatim source image.

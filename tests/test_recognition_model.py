@@ -4,7 +4,6 @@ set checked, k by silhouette, the refit schedule, and the table rebuilt across r
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from pipetune.recognition import (
     Recognizer,
     RecognizerSettings,
 )
+from pipetune.recognition import model as model_module
 from pipetune.recognition.model import THRESHOLD_FLOOR, fit_model, thresholds
 from tests.test_recognition_profiles import (
     BEST,
@@ -297,18 +297,32 @@ def test_describe_is_json_friendly_and_complete(rec):
     assert not empty["fitted"] and empty["status"] == "model not fitted: no observations yet"
 
 
-def test_lookup_latency(rec, capsys):
+def test_a_lookup_only_reads_the_fitted_model(rec, monkeypatch):
+    """Lookups never refit, learn or change their answer (their speed: bench/recognition.py)."""
+    fits: list[str] = []
+
+    def counted(name: str, real):
+        def call(*args, **kwargs):
+            fits.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(model_module, "fit_model", counted("fit_model", fit_model))
+    monkeypatch.setattr(
+        Recognizer, "rebuild_knowledge", counted("rebuild", Recognizer.rebuild_knowledge)
+    )
+    model, before = rec.model, rec.describe()
     rng = np.random.default_rng(18)
-    queries = [observation(j, rng, probed=False) for j in (*KNOWN, FAR)] * 250
-    start = time.perf_counter()
-    for q in queries:
-        rec.lookup(q)
-    per_call = (time.perf_counter() - start) / len(queries)
-    with capsys.disabled():
-        print(
-            f"\nrecognition lookup: {per_call * 1e6:.1f} µs per call over {len(queries)} calls "
-            f"({len(rec.model.scaler.names)} features, k = {rec.model.k})"
-        )
+    for job in (*KNOWN, FAR):
+        query = observation(job, rng, probed=False)
+        first = rec.lookup(query)
+        assert first.hit == (job != FAR), first.reason
+        assert first.setting == (BEST[job] if first.hit else None)
+        assert all(rec.lookup(query) == first for _ in range(50))
+    assert fits == []
+    assert rec.model is model
+    assert rec.describe() == before
 
 
 def test_fit_uses_the_most_common_feature_set_and_says_how_many_it_left_out():

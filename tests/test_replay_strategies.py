@@ -28,6 +28,12 @@ from tests.conftest import write_project
 CONF = {"search": {"trials": 3, "epochs": 4, "seed": 0}}
 
 
+def every_trial(summary: dict) -> list[dict]:
+    """A replayed job's trials, all of them: a check that loops over them cannot pass on none."""
+    assert len(summary["trials"]) == CONF["search"]["trials"]
+    return summary["trials"]
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trace, object, Path]:
     root = tmp_path_factory.mktemp("replay")
@@ -73,7 +79,7 @@ def test_the_oracle_runs_each_trial_at_its_cheapest_setting(setup):
     workload = trace.workloads()[1]
     default = SystemSetting.of({"cores": "2", "memory": "2g"})
     o = replay_job(trace, workload, config, "oracle", 4)
-    for trial in o.summary["trials"]:
+    for trial in every_trial(o.summary):
         key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
         costs = {
             s: trial_cost(trace, workload, key, s, 4).epoch_s for s in trace.settings(workload, key)
@@ -110,7 +116,7 @@ def test_replay_chooses_what_probing_would_choose_on_the_traces_numbers(setup):
     candidates = probe_candidates(config.system_parameters, config.probing.strategy)
     for workload in trace.workloads():
         o = replay_job(trace, workload, config, "pipetune", 2)
-        for trial in o.summary["trials"]:
+        for trial in every_trial(o.summary):
             key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
             probes = []
             for setting in candidates[:3]:
@@ -134,7 +140,7 @@ def test_live_replay_chooses_on_the_warm_numbers_it_probed(setup):
     config = dataclasses.replace(config, probing=probing)
     for workload in trace.workloads():
         o = replay_job(trace, workload, config, "pipetune", 2)
-        for trial in o.summary["trials"]:
+        for trial in every_trial(o.summary):
             key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
             assert trial["processes"] == 1
             probes = trial["system"]["probes"]
@@ -162,7 +168,7 @@ def test_window_replay_probes_inside_epoch_2_at_the_recorded_pace(setup):
     assert config.probing.window == "iterations"
     workload = trace.workloads()[0]
     o = replay_job(trace, workload, config, "pipetune", 2)
-    for trial in o.summary["trials"]:
+    for trial in every_trial(o.summary):
         key = json.dumps(trial["hyperparameters"], sort_keys=True, separators=(",", ":"))
         assert trial["processes"] == 1 and trial["probe_epochs"] == 0
         probes = trial["system"]["probes"]

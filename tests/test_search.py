@@ -49,7 +49,9 @@ def test_ranges_and_tpe() -> None:
         HyperParameter("units", low=8, high=64, integer=True),
     )
     search = HyperparameterSearch(hps, "tpe", seed=0)
-    for params in sample(search, 12):
+    drawn = sample(search, 12)
+    assert len({params["lr"] for params in drawn}) > 1  # really drawn, not one fixed point
+    for params in drawn:
         assert 1e-3 <= params["lr"] <= 1e-1
         assert isinstance(params["units"], int) and 8 <= params["units"] <= 64
 
