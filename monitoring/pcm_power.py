@@ -18,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python monitoring/pcm_power.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring import common
+from monitoring import common, options
 
 NAME = "pcm_power"
 DESCRIPTION = """\
@@ -81,7 +81,7 @@ def build(args: argparse.Namespace) -> common.Collector:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = common.build_parser(NAME, DESCRIPTION, EXAMPLE)
+    p = options.build_parser(NAME, DESCRIPTION, EXAMPLE)
     pcm = p.add_argument_group("PCM")
     pcm.add_argument("--csv", type=Path, required=True, metavar="PATH", help="pcm's CSV output")
     pcm.add_argument(
@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     )
     pcm.add_argument(
         "--settle",
-        type=common.positive_float,
+        type=options.positive_float,
         default=5.0,
         metavar="SECONDS",
         help="how long to wait for pcm's row that closes an interval (default %(default)g)",

@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python monitoring/pdu_power.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring import common
+from monitoring import common, options
 from pipetune.store import schema_power
 
 NAME = "pdu_power"
@@ -99,7 +99,7 @@ def build(args: argparse.Namespace) -> common.Collector:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = common.build_parser(NAME, DESCRIPTION, EXAMPLE, node_option=False)
+    p = options.build_parser(NAME, DESCRIPTION, EXAMPLE, node_option=False)
     pdu = p.add_argument_group("PDU")
     pdu.add_argument("--url", required=True, help="the PDU's base URL, e.g. http://10.0.0.5")
     pdu.add_argument(
@@ -118,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
     pdu.add_argument("--model", default="lindy-ipower", help="PDU model (default %(default)s)")
     pdu.add_argument(
         "--timeout",
-        type=common.positive_float,
+        type=options.positive_float,
         default=2.0,
         metavar="SECONDS",
         help="HTTP timeout per request (default %(default)g)",

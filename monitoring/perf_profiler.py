@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if __package__ in (None, ""):  # run as `python monitoring/perf_profiler.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring import common
+from monitoring import common, options
 from pipetune.store import schema_power
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def build(args: argparse.Namespace) -> common.Collector:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = common.build_parser(NAME, DESCRIPTION, EXAMPLE, writes=schema_power.COUNTERS)
+    p = options.build_parser(NAME, DESCRIPTION, EXAMPLE, writes=schema_power.COUNTERS)
     perf = p.add_argument_group("perf")
     perf.add_argument(
         "--pid",

@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python monitoring/rapl_power.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring import common
+from monitoring import common, options
 
 NAME = "rapl_power"
 MAX_INTERVAL_S = 60.0  # counters wrap after ~10 min at full load; one reading per interval
@@ -63,7 +63,7 @@ def build(args: argparse.Namespace) -> common.Collector:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = common.build_parser(NAME, DESCRIPTION, EXAMPLE)
+    p = options.build_parser(NAME, DESCRIPTION, EXAMPLE)
     rapl = p.add_argument_group("RAPL")
     rapl.add_argument(
         "--root",

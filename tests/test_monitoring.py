@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from monitoring import common
+from monitoring import common, loop
 from monitoring.pdu_power import parse_outlets
 from pipetune.store import schema_power
 from pipetune.store.base import Point
@@ -497,7 +497,7 @@ def test_a_signal_lets_the_current_step_finish_then_stops_the_loop(signum: int) 
             time.sleep(0.05)  # still inside the step when the signal arrives
         finished.append(len(finished))
 
-    outcome = common.run_until_signalled(step, 0.01)
+    outcome = loop.run_until_signalled(step, 0.01)
     assert (outcome.steps, outcome.stopped_by, finished) == (2, signal.Signals(signum).name, [0, 1])
     assert signal.getsignal(signum) is before  # handlers restored
 
@@ -511,7 +511,7 @@ def test_a_failing_step_is_logged_and_the_loop_goes_on() -> None:
             raise OSError("PDU rebooting")
         return len(calls) < 3
 
-    outcome = common.run_until_signalled(step, 0.01)
+    outcome = loop.run_until_signalled(step, 0.01)
     assert (outcome.steps, outcome.failures, outcome.stopped_by) == (3, 1, "finished")
 
 

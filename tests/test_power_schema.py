@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring import common, rapl_power
+from monitoring import options, rapl_power
 from pipetune.store import schema, schema_power
 from pipetune.store.base import Point
 from tests.test_telemetry_rapl import DRAM_RANGE, PKG_RANGE, set_uj, zone
@@ -22,7 +22,7 @@ def collector_point(tmp_path: Path) -> Point:
     zone(root / "intel-rapl:0", "package-0", 1_000_000, PKG_RANGE)
     zone(root / "intel-rapl:0" / "intel-rapl:0:0", "dram", 1_000_000, DRAM_RANGE)
     (root / "intel-rapl:0:0").symlink_to(root / "intel-rapl:0" / "intel-rapl:0:0")
-    args = argparse.Namespace(node=common.default_node(), root=root, interval=1.0, recycle=0)
+    args = argparse.Namespace(node=options.default_node(), root=root, interval=1.0, recycle=0)
     collector = rapl_power.build(args)
     collector.start()
     time.sleep(0.02)

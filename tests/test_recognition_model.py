@@ -17,7 +17,7 @@ from pipetune.recognition import (
     RecognizerSettings,
 )
 from pipetune.recognition import model as model_module
-from pipetune.recognition.model import THRESHOLD_FLOOR, fit_model, thresholds
+from pipetune.recognition.clusters import THRESHOLD_FLOOR, fit_model, thresholds
 from tests.test_recognition_profiles import (
     BEST,
     DURATION,

@@ -253,67 +253,104 @@ def simulate(
     seed: int = 0,
 ) -> StrategyResult:
     """FCFS over `slots` identical slots; recognition learns online for PipeTune."""
-    rng = np.random.default_rng([seed, 1])
-    free = [0.0] * slots  # when each slot is next free (a heap)
-    learning: list[tuple[float, int, list[Observation]]] = []  # (completion, job, observations)
     recognizer = Recognizer(
         services.config.probing.objective,
         RecognizerSettings(refit_every=refit_every, min_observations=2),
     )
-    responses, waits, service_times, accuracies = [], [], [], []
-    energy, sources = 0.0, set()
-    trials = recognised = false_hits = probed = 0
+    rng = np.random.default_rng([seed, 1])
+    recognition = _OnlineRecognition(services, recognizer, rng, profile_noise, tolerance)
+    free = [0.0] * slots  # when each slot is next free (a heap)
+    tally = _Tally()
     for job in jobs:
         start = max(job.arrival_s, free[0])
         if strategy == "pipetune":
-            while learning and learning[0][0] <= start:
-                for finished in heapq.heappop(learning)[2]:
-                    recognizer.observe(finished)
-            facts = services.trial_facts(job.workload, job.seed)
-            profile = services.trace.profile(job.workload)
-            observations = [
-                _observation(f, profile, job.workload, rng, profile_noise) for f in facts
-            ]
-            answers = [_lookup(recognizer, obs, tolerance) for obs in observations]
-            result = services.pipetune(job.workload, job.seed, answers)
-            trials += len(answers)
-            learnt: list[Observation] = []
-            for answer, obs, fact in zip(answers, observations, facts, strict=True):
-                if answer["hit"]:
-                    recognised += 1
-                    false_hits += answer.get("learnt_from") != job.workload
-                elif obs is not None and fact is not None and fact.probes:
-                    probed += 1
-                    learnt.append(dataclasses.replace(obs, probes=fact.probes))
-            if learnt:
-                heapq.heappush(learning, (start + result.tuning_s, job.index, learnt))
+            result = recognition.serve(job, start)
         else:
             result = services.fixed(strategy, job.workload, job.seed)
-        end = start + result.tuning_s
-        heapq.heapreplace(free, end)
-        responses.append(end - job.arrival_s)
-        waits.append(start - job.arrival_s)
-        service_times.append(result.tuning_s)
-        energy += result.energy_j
-        sources.add(result.energy_source)
-        if result.best_accuracy is not None:
-            accuracies.append(result.best_accuracy)
+        heapq.heapreplace(free, tally.add(job, start, result))
     return StrategyResult(
         strategy=strategy,
         jobs=len(jobs),
-        mean_response_s=statistics.fmean(responses),
-        p95_response_s=float(np.percentile(responses, 95)),
-        mean_wait_s=statistics.fmean(waits),
-        mean_service_s=statistics.fmean(service_times),
+        mean_response_s=statistics.fmean(tally.responses),
+        p95_response_s=float(np.percentile(tally.responses, 95)),
+        mean_wait_s=statistics.fmean(tally.waits),
+        mean_service_s=statistics.fmean(tally.service_times),
         offered_load=offered_load,
-        energy_j=energy,
-        energy_source=",".join(sorted(sources)),
-        mean_best_accuracy=statistics.fmean(accuracies) if accuracies else None,
-        trials=trials,
-        recognised=recognised,
-        false_hits=false_hits,
-        probed=probed,
+        energy_j=tally.energy,
+        energy_source=",".join(sorted(tally.sources)),
+        mean_best_accuracy=statistics.fmean(tally.accuracies) if tally.accuracies else None,
+        trials=recognition.trials,
+        recognised=recognition.recognised,
+        false_hits=recognition.false_hits,
+        probed=recognition.probed,
     )
+
+
+@dataclass
+class _Tally:
+    """What the served jobs add up to."""
+
+    responses: list[float] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)
+    service_times: list[float] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)
+    energy: float = 0.0
+    sources: set[str] = field(default_factory=set)
+
+    def add(self, job: Job, start: float, result: Outcome) -> float:
+        """Count a job that started at `start`; returns when it ends."""
+        end = start + result.tuning_s
+        self.responses.append(end - job.arrival_s)
+        self.waits.append(start - job.arrival_s)
+        self.service_times.append(result.tuning_s)
+        self.energy += result.energy_j
+        self.sources.add(result.energy_source)
+        if result.best_accuracy is not None:
+            self.accuracies.append(result.best_accuracy)
+        return end
+
+
+@dataclass
+class _OnlineRecognition:
+    """PipeTune's recognition, shared by every job: a job's trials are looked up when it starts,
+    and its probed trials are learnt when it completes (`learning`: a heap of completion time,
+    job index and observations, applied once a later job starts after them)."""
+
+    services: Services
+    recognizer: Recognizer
+    rng: np.random.Generator
+    profile_noise: float
+    tolerance: float
+    learning: list[tuple[float, int, list[Observation]]] = field(default_factory=list)
+    trials: int = 0
+    recognised: int = 0
+    false_hits: int = 0
+    probed: int = 0
+
+    def serve(self, job: Job, start: float) -> Outcome:
+        """The job's replay given what recognition knows at `start`."""
+        while self.learning and self.learning[0][0] <= start:
+            for finished in heapq.heappop(self.learning)[2]:
+                self.recognizer.observe(finished)
+        facts = self.services.trial_facts(job.workload, job.seed)
+        profile = self.services.trace.profile(job.workload)
+        observations = [
+            _observation(f, profile, job.workload, self.rng, self.profile_noise) for f in facts
+        ]
+        answers = [_lookup(self.recognizer, obs, self.tolerance) for obs in observations]
+        result = self.services.pipetune(job.workload, job.seed, answers)
+        self.trials += len(answers)
+        learnt: list[Observation] = []
+        for answer, obs, fact in zip(answers, observations, facts, strict=True):
+            if answer["hit"]:
+                self.recognised += 1
+                self.false_hits += answer.get("learnt_from") != job.workload
+            elif obs is not None and fact is not None and fact.probes:
+                self.probed += 1
+                learnt.append(dataclasses.replace(obs, probes=fact.probes))
+        if learnt:
+            heapq.heappush(self.learning, (start + result.tuning_s, job.index, learnt))
+        return result
 
 
 def _observation(

@@ -80,17 +80,7 @@ def record_trace(
     """Record the grid (`plan`, else the config's `grid_plan`) into `out`, continuing it if
     it exists; the trace, or None if nothing was recorded."""
     plan = plan or grid_plan(config, count)
-    rows: list[dict[str, Any]] = []
-    done: set[tuple[str, str]] = set()
-    profile: str | None = None
-    if out.exists():
-        existing = Trace.load(out).frame
-        rows = existing.to_dict("records")
-        done = {(r["config"], r["setting"]) for r in rows if r["workload"] == workload}
-        profile = next(
-            (r["profile"] for r in rows if r["workload"] == workload and r["profile"]), None
-        )
-        say(f"continuing {out}: {len(done)} of {plan.groups} group(s) already recorded")
+    rows, done, profile = _recorded(out, workload, plan, say)
     default = plan.settings[0]
     live = ",".join(sorted(live_parameters(config)))
     todo = [
@@ -102,19 +92,14 @@ def record_trace(
     trace = None
     for index, (hyperparameters, setting) in enumerate(todo):
         key = canonical_config(hyperparameters)
-        group_dir = work_dir / f"group-{len(done) + index:03d}"
-        shutil.rmtree(group_dir, ignore_errors=True)
-        group_dir.mkdir(parents=True)
-        request = SegmentRequest(
-            trial_id=f"g{len(done) + index:03d}",
-            setting=setting,
-            epochs=plan.epochs,
-            role=Role.TRAIN,
-            hyperparameters=hyperparameters,
-            checkpoint_dir=str(group_dir / "checkpoint"),
-            log_path=str(group_dir / "segment.log"),
+        number = len(done) + index
+        request = _group_request(
+            plan,
+            hyperparameters,
+            setting,
+            number,
+            work_dir / f"group-{number:03d}",
             profile=profile is None and setting == default,
-            decide_after=1 if plan.epochs > 1 else 0,
         )
         say(f"[{index + 1}/{len(todo)}] {key} at {setting.label()}: {plan.epochs} epoch(s)")
         try:
@@ -134,6 +119,47 @@ def record_trace(
     if trace is None and rows:
         trace = _write(rows, workload, profile, out)
     return trace
+
+
+def _recorded(
+    out: Path, workload: str, plan: GridPlan, say: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], set[tuple[str, str]], str | None]:
+    """What `out` already holds: its rows, the workload's recorded (config, setting) groups,
+    and the workload's profile (None: not yet measured). Nothing when there is no `out`."""
+    if not out.exists():
+        return [], set(), None
+    existing = Trace.load(out).frame
+    rows: list[dict[str, Any]] = existing.to_dict("records")
+    done = {(r["config"], r["setting"]) for r in rows if r["workload"] == workload}
+    profile = next((r["profile"] for r in rows if r["workload"] == workload and r["profile"]), None)
+    say(f"continuing {out}: {len(done)} of {plan.groups} group(s) already recorded")
+    return rows, done, profile
+
+
+def _group_request(
+    plan: GridPlan,
+    hyperparameters: dict[str, Any],
+    setting: SystemSetting,
+    number: int,
+    group_dir: Path,
+    *,
+    profile: bool,
+) -> SegmentRequest:
+    """The segment that records group `number`: every epoch from an empty checkpoint in a fresh
+    `group_dir`, pausing after each epoch (see `_go_on_pausing`)."""
+    shutil.rmtree(group_dir, ignore_errors=True)
+    group_dir.mkdir(parents=True)
+    return SegmentRequest(
+        trial_id=f"g{number:03d}",
+        setting=setting,
+        epochs=plan.epochs,
+        role=Role.TRAIN,
+        hyperparameters=hyperparameters,
+        checkpoint_dir=str(group_dir / "checkpoint"),
+        log_path=str(group_dir / "segment.log"),
+        profile=profile,
+        decide_after=1 if plan.epochs > 1 else 0,
+    )
 
 
 def group_rows(

@@ -24,6 +24,7 @@ Model (all factors drawn per seed):
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,59 @@ def synthetic_trace(
     n_w, n_c, n_s, n_e = workloads, configs, len(settings), epochs
     width = len(str(n_w - 1))
     names = np.array([f"synthetic-{i:0{width}d}" for i in range(n_w)], dtype=object)
+    f = _draw_factors(rng, n_w, n_c, n_s)
+    config_json = _config_json(f.batch, f.learning_rate)
 
+    w_i, c_i, s_i, e_i = (a.ravel() for a in np.indices((n_w, n_c, n_s, n_e)))
+    epoch = e_i + 1
+    measured = _draw_epochs(rng, f, w_i, c_i, s_i, epoch)
+    profiles = np.array([_profile(rng, f.base_time[w]) for w in range(n_w)], dtype=object)
+    profile = np.full(w_i.size, None, dtype=object)
+    profile[epoch == 1] = profiles[w_i[epoch == 1]]
+    # Drawn last (see the module doc): the columns above do not depend on them.
+    live = "cores" if any(s.get("cores") is not None for s in settings) else ""
+    switch = 0.3 * rng.uniform(0.5, 1.5, (n_w, n_s)) * (1.0 if live else 0.0)
+    warm_pace = rng.uniform(0.6, 0.9, (n_w, n_s))
+    steady = measured["duration_s"] * np.where(epoch == 1, warm_pace[w_i, s_i], 1.0)
+    frame = pd.DataFrame(
+        {
+            "workload": names[w_i],
+            "config": config_json[w_i, c_i],
+            "setting": np.array(labels, dtype=object)[s_i],
+            "epoch": epoch.astype("int64"),
+            **measured,
+            "energy_source": np.full(w_i.size, ENERGY_SOURCE, dtype=object),
+            "steady_s": steady,
+            "samples": f.samples[w_i],
+            "startup_s": f.startup[w_i, s_i],
+            "switch_s": switch[w_i, s_i],
+            "live": np.full(w_i.size, live, dtype=object),
+            "profile": profile,
+            "synthetic": np.ones(w_i.size, dtype=bool),
+        },
+        columns=list(COLUMNS),
+    )
+    return Trace(frame)
+
+
+@dataclass(frozen=True)
+class _Factors:
+    """The draws that rows share: per workload (`base_*`, `samples`), per (workload, setting)
+    (`speed`, `power`, `startup`) and per (workload, config) (the rest)."""
+
+    base_time: np.ndarray
+    speed: np.ndarray
+    power: np.ndarray
+    startup: np.ndarray
+    samples: np.ndarray
+    batch: np.ndarray
+    learning_rate: np.ndarray
+    config_time: np.ndarray
+    plateau: np.ndarray
+    rate: np.ndarray
+
+
+def _draw_factors(rng: np.random.Generator, n_w: int, n_c: int, n_s: int) -> _Factors:
     base_time = 60.0 * np.exp(rng.normal(0.0, 0.5, n_w))
     base_power = rng.uniform(100.0, 250.0, n_w)
     speed = np.exp(rng.normal(0.0, 0.3, (n_w, n_s)))
@@ -84,7 +137,15 @@ def synthetic_trace(
     config_time = (64.0 / batch) ** 0.3 * np.exp(rng.normal(0.0, 0.1, (n_w, n_c)))
     plateau = rng.uniform(0.55, 0.99, (n_w, n_c))
     rate = rng.uniform(0.2, 1.0, (n_w, n_c))
-    config_json = np.array(
+    return _Factors(
+        base_time, speed, power, startup, samples, batch, learning_rate, config_time, plateau, rate
+    )
+
+
+def _config_json(batch: np.ndarray, learning_rate: np.ndarray) -> np.ndarray:
+    """The `config` cell of each (workload, config)."""
+    n_w, n_c = batch.shape
+    return np.array(
         [
             [
                 canonical_config(
@@ -100,48 +161,30 @@ def synthetic_trace(
         dtype=object,
     )
 
-    shape = (n_w, n_c, n_s, n_e)
-    w_i, c_i, s_i, e_i = (a.ravel() for a in np.indices(shape))
-    epoch = e_i + 1
+
+def _draw_epochs(
+    rng: np.random.Generator,
+    f: _Factors,
+    w_i: np.ndarray,
+    c_i: np.ndarray,
+    s_i: np.ndarray,
+    epoch: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each row's time, energy, accuracy and loss columns (rows given by their indices)."""
     jitter = np.exp(rng.normal(0.0, 0.03, w_i.size))
-    duration = base_time[w_i] * config_time[w_i, c_i] / speed[w_i, s_i] * jitter
+    duration = f.base_time[w_i] * f.config_time[w_i, c_i] / f.speed[w_i, s_i] * jitter
     eval_s = duration * rng.uniform(0.05, 0.15, w_i.size)
-    energy = (duration + eval_s) * power[w_i, s_i]
-    accuracy = plateau[w_i, c_i] * (1.0 - np.exp(-rate[w_i, c_i] * epoch))
+    energy = (duration + eval_s) * f.power[w_i, s_i]
+    accuracy = f.plateau[w_i, c_i] * (1.0 - np.exp(-f.rate[w_i, c_i] * epoch))
     accuracy = np.clip(accuracy + rng.normal(0.0, 0.003, w_i.size), 0.0, 1.0)
     loss = -np.log(np.clip(accuracy, 1e-3, 1.0)) + rng.uniform(0.0, 0.05, w_i.size)
-
-    profiles = np.array([_profile(rng, base_time[w]) for w in range(n_w)], dtype=object)
-    profile = np.full(w_i.size, None, dtype=object)
-    profile[epoch == 1] = profiles[w_i[epoch == 1]]
-    # Drawn last (see the module doc): the columns above do not depend on them.
-    live = "cores" if any(s.get("cores") is not None for s in settings) else ""
-    switch = 0.3 * rng.uniform(0.5, 1.5, (n_w, n_s)) * (1.0 if live else 0.0)
-    warm_pace = rng.uniform(0.6, 0.9, (n_w, n_s))
-    steady = duration * np.where(epoch == 1, warm_pace[w_i, s_i], 1.0)
-    frame = pd.DataFrame(
-        {
-            "workload": names[w_i],
-            "config": config_json[w_i, c_i],
-            "setting": np.array(labels, dtype=object)[s_i],
-            "epoch": epoch.astype("int64"),
-            "duration_s": duration,
-            "eval_s": eval_s,
-            "energy_j": energy,
-            "energy_source": np.full(w_i.size, ENERGY_SOURCE, dtype=object),
-            "accuracy": accuracy,
-            "loss": loss,
-            "steady_s": steady,
-            "samples": samples[w_i],
-            "startup_s": startup[w_i, s_i],
-            "switch_s": switch[w_i, s_i],
-            "live": np.full(w_i.size, live, dtype=object),
-            "profile": profile,
-            "synthetic": np.ones(w_i.size, dtype=bool),
-        },
-        columns=list(COLUMNS),
-    )
-    return Trace(frame)
+    return {
+        "duration_s": duration,
+        "eval_s": eval_s,
+        "energy_j": energy,
+        "accuracy": accuracy,
+        "loss": loss,
+    }
 
 
 def _profile(rng: np.random.Generator, window_s: float) -> str:
