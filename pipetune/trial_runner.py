@@ -154,7 +154,8 @@ class TrialRunner:
         self.recorder.record(TrialDone(trial.trial_id, accuracy))
         if self.recognition is not None and trial.segments:
             obs = self.recognition.observation(trial.hyperparameters, trial.segments[0])
-            note = self.recognition.learn(obs, plan.probes_for_choice(history))
+            chosen = plan.chosen(history)[0]
+            note = self.recognition.learn(obs, plan.probes_for_choice(history), chosen)
             self.recorder.record(Learned(trial.trial_id, note))
         return accuracy
 

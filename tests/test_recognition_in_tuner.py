@@ -77,7 +77,7 @@ def test_a_corrupt_or_missing_model_means_probing_and_says_why(tmp_path: Path) -
     assert service.recognizer is None and "is unusable" in (service.problem or "")
     result = service.lookup(observation(KNOWN[0], np.random.default_rng(0), probed=False))
     assert not result["hit"] and "probing instead" in result["reason"]
-    assert service.learn(None, []) == service.problem
+    assert service.learn(None, [], None) == service.problem
     assert json.loads(path.read_text())["version"] == 99  # a broken file is never overwritten
 
     path.unlink()

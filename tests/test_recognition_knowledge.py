@@ -3,6 +3,8 @@ selection being probing's own."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from pipetune.probing.objective import Objective
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.recognition import KnowledgeTable, Recognizer, RecognizerSettings
 from pipetune.recognition.knowledge import HISTORY_LIMIT, best_probe
+from pipetune.recognition.persistence import load, save
 from pipetune.records import SystemSetting
 from tests.test_recognition_profiles import BEST, DURATION, observation, training_set
 
@@ -159,3 +162,30 @@ def test_two_jobs_in_one_cluster_keep_their_own_settings():
         assert r.hit and r.setting == BEST[job] and r.learnt_from == job
     stranger = rec.lookup(observation("far-away", rng, probed=False))
     assert not stranger.hit
+
+
+def test_a_cell_learns_the_setting_the_trial_chose_not_the_fastest_probe(tmp_path):
+    """Window probes keep the default unless a candidate is faster with confidence: a cell
+    must give the recurring job that choice, and keep it through a save and a load."""
+    obs = observation("lenet5-mnist", np.random.default_rng(8))
+    default = SystemSetting.of({"cores": "2", "memory": "8g"})
+    barely = SystemSetting.of({"cores": "1", "memory": "8g"})
+    probes = (
+        ProbeResult(default, 5.0, 50.0, "rapl"),
+        ProbeResult(barely, 4.9, 49.0, "rapl"),  # faster, but not with confidence
+    )
+    fastest = best_probe(probes, DURATION)
+    assert not isinstance(fastest, str) and fastest.setting == barely
+    table = KnowledgeTable()
+    table.record(0, 0, dataclasses.replace(obs, probes=probes, chosen=default), DURATION)
+    found = table.find(0, obs.batch_size)
+    assert not isinstance(found, str) and found.entry.setting == default
+    rec = Recognizer(DURATION, RecognizerSettings(refit_every=1000))
+    for o in training_set(np.random.default_rng(9), runs=2):
+        rec.observe(dataclasses.replace(o, chosen=o.probes[-1].setting if o.probes else None))
+    path = tmp_path / "model.json"
+    save(rec, path)
+    assert [o.chosen for o in load(path, DURATION).observations] == [
+        o.chosen for o in rec.observations
+    ]
+    assert any(o.chosen is not None for o in rec.observations)

@@ -43,6 +43,7 @@ import numpy as np
 
 from pipetune.errors import PipeTuneError, Problem
 from pipetune.probing.selection import ProbeResult
+from pipetune.records import SystemSetting
 from pipetune.telemetry.profile import JobProfile
 
 DEFAULT_EXCLUDED: frozenset[str] = frozenset(
@@ -97,8 +98,8 @@ class Observation:
     """A trial's profiling epoch: its profile and descriptors, plus its probes when it probed.
 
     `probes` are in the order they ran, the default setting first, exactly as probing's
-    `select_best` saw them. `job` is a label for reports (e.g. the app name); the model never
-    reads it.
+    choice saw them, and `chosen` is what it chose. `job` is a label for reports (e.g. the app
+    name); the model never reads it.
     """
 
     profile: JobProfile
@@ -109,6 +110,9 @@ class Observation:
     energy_source: str = "none"
     probes: tuple[ProbeResult, ...] = ()
     job: str = ""
+    # The setting the trial's plan chose from its probes (window probes keep the default
+    # unless a candidate is faster with confidence); None: the best probe by the objective.
+    chosen: SystemSetting | None = None
 
     def __post_init__(self) -> None:
         problems = []

@@ -117,7 +117,7 @@ class KnowledgeTable:
     ) -> str:
         """Learn from observation number `index`, a member of `cluster` with standardised
         `profile` (None: one entry per cell); says what changed."""
-        best = best_probe(obs.probes, objective)
+        best = best_probe(obs.probes, objective, obs.chosen)
         if isinstance(best, str):
             return best
         z = np.zeros(0) if profile is None else np.asarray(profile, dtype=float)
@@ -232,11 +232,20 @@ class KnowledgeTable:
         return [(c, b, e) for (c, b), cell in sorted(self.cells.items()) for e in cell]
 
 
-def best_probe(probes: Iterable[ProbeResult], objective: Objective) -> ProbeResult | str:
-    """`select_best` over the probes, or why the observation teaches nothing."""
+def best_probe(
+    probes: Iterable[ProbeResult], objective: Objective, chosen: SystemSetting | None = None
+) -> ProbeResult | str:
+    """The probe of the setting the trial chose, else `select_best` over the probes; or why
+    the observation teaches nothing. (A cell must give what live probing chose: window probes
+    keep the default unless a candidate is faster with confidence, which a plain minimum of
+    the paces does not know.)"""
     probes = list(probes)
     if not probes:
         return "not probed: nothing to learn"
+    if chosen is not None:
+        for probe in probes:
+            if probe.ok and probe.setting == chosen:
+                return probe
     try:
         return select_best(probes, objective)
     except ValueError as exc:  # no successful probe, or a metric the objective needs is missing

@@ -113,4 +113,5 @@ def _observation_data(o: Observation) -> dict[str, Any]:
             }
             for p in o.probes
         ],
+        "chosen": o.chosen.as_dict() if o.chosen is not None else None,
     }

@@ -232,6 +232,8 @@ def _read_observation(r: JsonReader, d: Any, where: str) -> Observation | None:
         probe = _read_probe(r, p, f"{where}.probes[{i}]")
         if probe is not None:
             probes.append(probe)
+    chosen = d.get("chosen")  # absent in files written before it was kept
+    chosen_setting = _read_setting(r, chosen, f"{where}.chosen") if chosen is not None else None
     if len(r.problems) > n_problems or profile is None:
         return None
     return Observation(
@@ -243,6 +245,7 @@ def _read_observation(r: JsonReader, d: Any, where: str) -> Observation | None:
         str(source),
         tuple(probes),
         str(job),
+        chosen_setting,
     )
 
 

@@ -16,7 +16,7 @@ from pipetune.probing.selection import ProbeResult
 from pipetune.recognition.features import Observation
 from pipetune.recognition.model import Recognizer, RecognizerSettings
 from pipetune.recognition.persistence import load, save
-from pipetune.records import SegmentRecord
+from pipetune.records import SegmentRecord, SystemSetting
 
 
 class RecognitionService:
@@ -90,12 +90,16 @@ class RecognitionService:
         except PipeTuneError as exc:
             return {"hit": False, "reason": f"cannot compare this profile with the model: {exc}"}
 
-    def learn(self, obs: Observation | None, probes: list[ProbeResult]) -> str:
-        """Add the trial to the model and save it; the note says what happened."""
+    def learn(
+        self, obs: Observation | None, probes: list[ProbeResult], chosen: SystemSetting | None
+    ) -> str:
+        """Add the trial, its probes and the setting its plan chose from them, to the model
+        and save it; the note says what happened."""
         if self.recognizer is None or obs is None:
             return self.problem or "nothing to learn: no usable profile"
         try:
-            note = self.recognizer.observe(dataclasses.replace(obs, probes=tuple(probes)))
+            learnt = dataclasses.replace(obs, probes=tuple(probes), chosen=chosen)
+            note = self.recognizer.observe(learnt)
             if self.path is not None:
                 save(self.recognizer, self.path)
         except (PipeTuneError, OSError) as exc:

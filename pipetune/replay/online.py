@@ -88,6 +88,7 @@ class _TrialFacts:
     energy_j: float | None
     energy_source: str
     probes: tuple[ProbeResult, ...]
+    chosen: SystemSetting | None  # what the trial's plan chose from them
 
 
 class _Scripted(RecognitionService):
@@ -112,7 +113,9 @@ class _Scripted(RecognitionService):
         self._asked += 1
         return answer
 
-    def learn(self, obs: Observation | None, probes: list[ProbeResult]) -> str:
+    def learn(
+        self, obs: Observation | None, probes: list[ProbeResult], chosen: SystemSetting | None
+    ) -> str:
         return "learnt by the online replay when the job completes"
 
 
@@ -194,6 +197,7 @@ def _facts(
         energy_j=first["energy_j"],
         energy_source=first["energy_source"],
         probes=probes,
+        chosen=SystemSetting.of(chosen) if (chosen := trial["system"]["chosen"]) else None,
     )
 
 
@@ -347,7 +351,7 @@ class _OnlineRecognition:
                 self.false_hits += answer.get("learnt_from") != job.workload
             elif obs is not None and fact is not None and fact.probes:
                 self.probed += 1
-                learnt.append(dataclasses.replace(obs, probes=fact.probes))
+                learnt.append(dataclasses.replace(obs, probes=fact.probes, chosen=fact.chosen))
         if learnt:
             heapq.heappush(self.learning, (start + result.tuning_s, job.index, learnt))
         return result
