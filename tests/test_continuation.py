@@ -79,7 +79,7 @@ class Answer(RecognitionService):
         assert obs is not None and obs.profile.features == PROFILE.features
         return self.result
 
-    def learn(self, obs: Any, probes: list[Any]) -> str:
+    def learn(self, obs: Any, probes: list[Any], chosen: Any) -> str:
         self.learnt.append(probes)
         return "noted"
 
