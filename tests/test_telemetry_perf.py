@@ -13,17 +13,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipetune.telemetry.perf import (
-    DEFAULT_EVENTS,
+from pipetune.telemetry.perf_events import DEFAULT_EVENTS, detect_events
+from pipetune.telemetry.perf_parse import (
     PerfError,
     PerfParseError,
-    PerfStat,
     SampleStatus,
-    _error_reason,
-    detect_events,
+    error_reason,
     parse_counts_csv,
     parse_interval_csv,
 )
+from pipetune.telemetry.perf_stat import PerfStat
 from tests.machine import gone_within
 
 DATA = Path(__file__).parent / "data" / "perf"
@@ -133,7 +132,7 @@ def test_error_reason_is_perfs_own_words():
         "                     \\___ Cannot find PMU `power'. Missing kernel support?\n"
         "Run 'perf list' for a list of valid events\n\n Usage: perf stat [<options>]\n"
     )
-    assert _error_reason(stderr) == "Cannot find PMU `power'. Missing kernel support?"
+    assert error_reason(stderr) == "Cannot find PMU `power'. Missing kernel support?"
 
 
 def test_default_candidates_cover_hardware_and_software():
@@ -276,7 +275,7 @@ def test_perf_stops_when_its_owner_is_killed():
             sys.executable,
             "-c",
             "import os, signal, sys\n"
-            "from pipetune.telemetry.perf import PerfStat\n"
+            "from pipetune.telemetry.perf_stat import PerfStat\n"
             "perf = PerfStat(['task-clock'], interval_ms=100).start()\n"
             "print(perf._proc.pid, perf._workdir, flush=True)\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n",
