@@ -1,6 +1,6 @@
 """`perf stat` event rates of this node (or of some processes), pushed to InfluxDB.
 
-Counts through `pipetune.telemetry.perf.PerfStat`, one perf run per interval, and writes one
+Counts through `pipetune.telemetry.perf_stat.PerfStat`, one perf run per interval, and writes one
 `counters` point per event per interval: tags node, event, source=perf; field rate_per_s (the
 mean rate over the interval, from `profile.profile_window`).
 """
@@ -22,7 +22,7 @@ from pipetune.store import schema_power
 if TYPE_CHECKING:
     from pipetune.store.base import Point
     from pipetune.telemetry.meter import Availability
-    from pipetune.telemetry.perf import PerfStat
+    from pipetune.telemetry.perf_stat import PerfStat
 
 NAME = "perf_profiler"
 SOURCE = "perf"
@@ -57,7 +57,7 @@ class PerfCollector(common.Collector):
 
     def availability(self) -> Availability:
         from pipetune.telemetry.meter import Availability
-        from pipetune.telemetry.perf import detect_events
+        from pipetune.telemetry.perf_events import detect_events
 
         if self.pids is not None and not self._alive():
             return Availability(False, f"no process {', '.join(map(str, self.pids))}")
@@ -83,7 +83,7 @@ class PerfCollector(common.Collector):
         self._perf = self._spawn(self.pids)
 
     def collect(self) -> list[Point]:
-        from pipetune.telemetry.perf import parse_interval_csv
+        from pipetune.telemetry.perf_parse import parse_interval_csv
         from pipetune.telemetry.profile import ProfileError, profile_window
 
         previous, self._perf = self._perf, None
@@ -120,7 +120,7 @@ class PerfCollector(common.Collector):
             perf.close()
 
     def _spawn(self, pids: Sequence[int] | None) -> PerfStat:
-        from pipetune.telemetry.perf import PerfStat
+        from pipetune.telemetry.perf_stat import PerfStat
 
         return PerfStat(self.events, pids).start()
 
@@ -131,7 +131,7 @@ class PerfCollector(common.Collector):
 
 
 def build(args: argparse.Namespace) -> common.Collector:
-    from pipetune.telemetry.perf import DEFAULT_EVENTS
+    from pipetune.telemetry.perf_events import DEFAULT_EVENTS
 
     events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
     return PerfCollector(args.node, events or DEFAULT_EVENTS, args.pid or None)

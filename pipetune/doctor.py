@@ -149,7 +149,7 @@ def _meters(config: TuningConfig | None) -> list[Check]:
 
 
 def _counters() -> list[Check]:
-    from pipetune.telemetry.perf import DEFAULT_EVENTS, detect_events
+    from pipetune.telemetry.perf_events import DEFAULT_EVENTS, detect_events
 
     support = detect_events(DEFAULT_EVENTS)
     if not support.perf_available:

@@ -6,7 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pipetune.cli import main
-from pipetune.telemetry.perf import HARDWARE_EVENTS, detect_events
+from pipetune.telemetry.perf_events import HARDWARE_EVENTS, detect_events
 from tests.conftest import write_project
 from tests.influxd import free_port
 

@@ -35,7 +35,7 @@ from pipetune.store.credentials import ANONYMOUS
 from pipetune.store.influx import InfluxStore
 from pipetune.store.spool import Spool
 from pipetune.telemetry.pcm import parse_header
-from pipetune.telemetry.perf import SOFTWARE_EVENTS, detect_events, perf_is_available
+from pipetune.telemetry.perf_events import SOFTWARE_EVENTS, detect_events, perf_is_available
 from pipetune.telemetry.rapl import RaplMeter
 from tests.influxd import Influxd, free_port, in_ci, require_influxd
 

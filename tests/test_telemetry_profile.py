@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipetune.telemetry.perf import PerfSample, SampleStatus, parse_interval_csv
+from pipetune.telemetry.perf_parse import PerfSample, SampleStatus, parse_interval_csv
 from pipetune.telemetry.proc_counters import ProcReading
 from pipetune.telemetry.profile import (
     JobProfile,

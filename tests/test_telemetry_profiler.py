@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pipetune.telemetry import profiler
-from pipetune.telemetry.perf import PerfStat
+from pipetune.telemetry.perf_stat import PerfStat
 from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 
 needs_perf = pytest.mark.usefixtures("perf_installed")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipetune.errors import PipeTuneError, Problem
-from pipetune.telemetry.perf import PerfSample, SampleStatus
+from pipetune.telemetry.perf_parse import PerfSample, SampleStatus
 from pipetune.telemetry.proc_counters import ProcReading, rates
 
 FORMAT_VERSION = 1

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import psutil
 
 from pipetune.errors import PipeTuneError
-from pipetune.telemetry.perf import PerfStat, detect_events, parse_interval_csv
+from pipetune.telemetry.perf_events import detect_events
+from pipetune.telemetry.perf_parse import parse_interval_csv
+from pipetune.telemetry.perf_stat import PerfStat
 from pipetune.telemetry.proc_counters import ProcCounters, ProcReading
 from pipetune.telemetry.profile import JobProfile, proc_profile, profile_window
 
