@@ -33,8 +33,11 @@ def replay() -> None:
 
 def _trace_and_config(trace_path: str, config_path: str) -> tuple[Any, Any]:
     from pipetune.replay import Trace
+    from pipetune.replay.runner import check_default_recorded
 
-    return Trace.load(trace_path), load(config_path)
+    trace, config = Trace.load(trace_path), load(config_path)
+    check_default_recorded(trace, config)
+    return trace, config
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

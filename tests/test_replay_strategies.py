@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from pipetune.cli import main
 from pipetune.config import load_config
-from pipetune.probing.candidates import probe_candidates
+from pipetune.probing.candidates import default_setting, probe_candidates
 from pipetune.probing.selection import ProbeResult, select_best
 from pipetune.records import SystemSetting
 from pipetune.replay import Trace, synthetic_trace
@@ -300,6 +300,13 @@ def test_cli_trace_and_replay_commands(setup, tmp_path: Path):
     frame.to_csv(bad, index=False)  # no version line either
     r = runner.invoke(main, ["replay", "offline", str(bad), "--config", conf])
     assert r.exit_code == 2 and "pipetune-trace v2" in r.output
+    other = tmp_path / "other.csv.gz"
+    default = default_setting(load_config(conf).system_parameters).label()
+    frame = Trace.load(out).frame
+    Trace(frame[frame["setting"] != default]).save(other)
+    for command in ("offline", "online"):
+        r = runner.invoke(main, ["replay", command, str(other), "--config", conf])
+        assert r.exit_code == 2 and f"no rows at the config's default setting {default}" in r.output
 
 
 def test_record_trace_writes_what_the_backend_ran_and_continues_a_partial_file(setup, tmp_path):

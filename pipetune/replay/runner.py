@@ -23,7 +23,7 @@ from pipetune.recognition.service import RecognitionService
 from pipetune.records import Mode, SegmentRecord, SystemSetting
 from pipetune.replay.backend import ReplayBackend
 from pipetune.replay.oracle import oracle_for, trial_cost
-from pipetune.replay.trace import Trace, canonical_config
+from pipetune.replay.trace import Trace, TraceError, canonical_config
 from pipetune.store.base import NullStore
 
 STRATEGIES = ("v1", "v2", "pipetune", "oracle")
@@ -60,6 +60,22 @@ class Outcome:
 def recorded_configs(trace: Trace, workload: str) -> list[dict[str, Any]]:
     """The workload's configurations as hyperparameter dicts, in the trace's (sorted) order."""
     return [json.loads(config) for config in trace.configs(workload)]
+
+
+def check_default_recorded(trace: Trace, config: TuningConfig) -> None:
+    """Every workload of the trace has the config's default setting for each recorded
+    configuration; otherwise every v1 trial would fail, and every ratio to v1 be meaningless.
+    Raises `TraceError` naming what the trace has."""
+    default = default_setting(config.system_parameters).label()
+    for workload in trace.workloads():
+        for recorded in trace.configs(workload):
+            settings = trace.settings(workload, recorded)
+            if default not in settings:
+                raise TraceError(
+                    f"workload {workload!r} has no rows at the config's default setting "
+                    f"{default or '(none)'} (configuration {recorded}); it has "
+                    f"{', '.join(settings)}. The config's systemParameters must be the trace's."
+                )
 
 
 def with_seed(config: TuningConfig, seed: int) -> TuningConfig:
