@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
+import psutil
 import pytest
 
 from pipetune.telemetry import profiler
@@ -24,6 +28,21 @@ def busy_child():
     yield child
     child.kill()
     child.wait()
+
+
+@dataclass
+class Rate:
+    value: float = 0.0
+
+
+@contextmanager
+def cpu_rate(pid: int) -> Iterator[Rate]:
+    """The CPU seconds per second `pid` got over the block (under load, less than a core)."""
+    proc = psutil.Process(pid)
+    rate, started, before = Rate(), time.monotonic(), sum(proc.cpu_times()[:2])
+    yield rate
+    rate.value = (sum(proc.cpu_times()[:2]) - before) / (time.monotonic() - started)
+    assert rate.value > 0.05, f"the busy child got almost no CPU ({rate.value:.2f} s/s)"
 
 
 def gone_pid() -> int:
@@ -60,15 +79,17 @@ def test_a_process_that_ends_before_perf_attaches_does_not_cost_the_profile(
         return [vanished] if len(calls) == 1 else []
 
     setup = ProfilerSetup(events=("task-clock", "context-switches"), unsupported=(), interval_ms=50)
-    window = EpochProfile(setup, busy_child.pid, extra)
-    time.sleep(0.5)
-    profile = window.end()
+    with cpu_rate(busy_child.pid) as rate:
+        window = EpochProfile(setup, busy_child.pid, extra)
+        time.sleep(0.5)
+        profile = window.end()
 
     assert len(calls) >= 3  # listed for the failed attach, again for the retry, and by /proc
     assert profile.source == "perf+proc"
-    # the busy child spins one core: about 1,000 ms of task-clock per second
-    assert profile.features["task-clock"] > 500
-    assert profile.features["proc.cpu_user_s"] > 0.5
+    # the busy child spins a core, as much of one as the machine gives it: task-clock is in
+    # ms per second, the /proc counter in CPU seconds per second
+    assert profile.features["task-clock"] == pytest.approx(1000 * rate.value, rel=0.5)
+    assert profile.features["proc.cpu_user_s"] == pytest.approx(rate.value, rel=0.5)
 
 
 @needs_perf
@@ -76,9 +97,10 @@ def test_when_perf_never_attaches_the_proc_counters_still_profile(busy_child, mo
     monkeypatch.setattr(profiler.psutil, "pid_exists", lambda pid: True)
     vanished = gone_pid()
     setup = ProfilerSetup(events=("task-clock",), unsupported=(), interval_ms=50)
-    window = EpochProfile(setup, busy_child.pid, lambda: [vanished])
-    time.sleep(0.3)
-    profile = window.end()
+    with cpu_rate(busy_child.pid) as rate:
+        window = EpochProfile(setup, busy_child.pid, lambda: [vanished])
+        time.sleep(0.3)
+        profile = window.end()
 
     assert "task-clock" not in profile.features
-    assert profile.features["proc.cpu_user_s"] > 0.5
+    assert profile.features["proc.cpu_user_s"] == pytest.approx(rate.value, rel=0.5)
