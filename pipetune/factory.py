@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipetune.config import TuningConfig
 from pipetune.config_telemetry import MeterKind, PowerConfig, StoreConfig, StoreKind
 from pipetune.store.base import NullStore, Store
 from pipetune.telemetry.energy_source import EnergySource
 from pipetune.telemetry.estimate import CpuPowerModel
+
+if TYPE_CHECKING:
+    from pipetune.backends.base import Backend
 
 AUTO_ORDER = (MeterKind.RAPL, MeterKind.NVML)  # meters `auto` tries, in order, before falling back
 
@@ -102,13 +105,9 @@ STORES: dict[StoreKind, Callable[[StoreConfig], Store]] = {
 }
 
 
-def build_backend(config: TuningConfig, energy: EnergySource) -> Any:
-    from pipetune.backends.spark import SparkSubmitBackend
-    from pipetune.placement import detect_placer, remove_stale_groups
-    from pipetune.spark_env import discover
-    from pipetune.telemetry.profiler import ProfilerSetup
+def build_backend(config: TuningConfig, energy: EnergySource) -> Backend[Any]:
+    """The live backend, from the registry (backends/registry.py): spark-submit of the app,
+    the only live engine so far."""
+    from pipetune.backends import registry
 
-    profiler = ProfilerSetup.detect()  # which perf events count here, found once per run
-    placer, _ = detect_placer()  # how a running job is moved to other CPUs (cpuset or affinity)
-    remove_stale_groups()  # empty cpusets a killed tuner left behind
-    return SparkSubmitBackend(config.app, discover(), energy, config.base_dir, profiler, placer)
+    return registry.build("spark-submit", registry.BackendInputs(config=config, energy=energy))

@@ -91,9 +91,9 @@ def test_malformed_tagged_lines_raise(line: str, message: str):
 
 
 def test_the_tuner_reads_events_with_the_contracts_parser():
-    from pipetune.backends import spark
+    from pipetune.backends import job
 
-    assert spark.parse_event is parse_event and events.EventError is EventError
+    assert job.parse_event is parse_event and events.EventError is EventError
 
 
 # ------------------------------------------------------------------------------ decisions

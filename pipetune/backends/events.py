@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 from pipetune.contract import EventError
@@ -99,7 +100,7 @@ def _iteration_times(iteration_s: Any) -> list[float]:
 
 
 def echo_mismatches(
-    sent: dict[str, Any], flags: dict[str, str], echoed: dict[str, Any]
+    sent: dict[str, Any], flags: Mapping[str, str], echoed: dict[str, Any]
 ) -> list[str]:
     """Values the app did not receive as sent (by the flag each one maps to)."""
     wrong = []

@@ -4,6 +4,7 @@ its next segment while it is idle, and retired at the end (pipetune/contract.py,
 A process is reusable by a segment whose launch (`key`: the spark-submit options, the app
 script, its extras and its system-parameter flags) is the same as its own: the segment's own
 part (hyperparameters and the standard flags) goes to the idle process in its next file.
+Each segment it runs is a `SparkJob`: what the lifecycle (backends/base.py) drives.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from pipetune import contract, lifeline
+from pipetune.backends.base import Job
+from pipetune.backends.live import LiveSettings
+from pipetune.contract import parse_event
+from pipetune.errors import SegmentFailed
+from pipetune.records import SystemSetting
 
 # Each process runs under pipetune/lifeline.py, which stops the job's process group when this
 # process ends, so that a crashed tuner leaves no job training on.
@@ -119,3 +128,73 @@ class JobProcess:
                 self.proc.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 return
+
+
+class SparkJob(Job):
+    """One segment in a spark-submit process: its output into the segment's log and read as
+    events, its live settings placed on the process's CPUs (backends/live.py), its decisions
+    written to the decision file."""
+
+    command = "spark-submit"
+
+    def __init__(
+        self, process: JobProcess, log: IO[str], live: LiveSettings, trial: str, decisions: Path
+    ) -> None:
+        self.process = process
+        self.log = log
+        self.live = live
+        self.decisions = decisions
+        self.name = f"{trial}-{process.pid}"  # its placement's name (backends/live.py)
+        self.reused = process.segments
+        self.flags = live.app.hyperparameter_flags
+        self._tail: deque[str] = deque(maxlen=40)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def app_id(self) -> str:  # the process's, kept for its reuse
+        return self.process.app_id
+
+    @app_id.setter
+    def app_id(self, value: str) -> None:
+        self.process.app_id = value
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        stdout = self.process.proc.stdout
+        if stdout is None:
+            raise SegmentFailed("spark-submit has no output pipe", "")
+        for line in stdout:
+            self.log.write(line)
+            self._tail.append(line)
+            event = parse_event(line)
+            if event is not None:
+                self.log.flush()  # the log is complete up to every event, for whoever tails it
+                yield event
+
+    def place(self, setting: SystemSetting, initial: bool) -> None:
+        what = self.live.place(self.name, setting, self.pid, self.app_id)
+        self.log.write(f"[pipetune-backend] {'launch' if initial else 'live'} {setting}: {what}\n")
+        self.process.placed = True
+
+    def app_values(self, setting: SystemSetting) -> dict[str, Any]:
+        return self.live.app_values(setting)
+
+    def expected_echo(self, setting: SystemSetting) -> dict[str, Any]:
+        return self.live.expected_echo(setting)
+
+    def answer(self, decision: contract.Decision) -> None:
+        contract.write_decision(self.decisions, decision)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def wait(self) -> int:
+        return self.process.proc.wait()
+
+    def release(self) -> None:
+        self.live.release(self.name)
+
+    def tail(self) -> str:
+        return "".join(self._tail)

@@ -1,5 +1,10 @@
 """A backend that answers segments from a trace instead of Spark.
 
+A replayed process plays the app's side of the contract (pipetune/contract.py) from the trace:
+its events, pausing where the decisions say, and what each part cost as recorded. Segments
+run through the same lifecycle as live ones (backends/base.py); only the job and its meter
+differ.
+
 Semantics (docs/TRACE_FORMAT.md, "Replay"):
   * the trial's hyperparameters (canonical JSON) and the segment's setting select a group;
     the trial's progress is the number of epochs this backend has already replayed for it, so a
@@ -33,21 +38,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from pipetune.backends.base import Backend, DecideCallback, EpochCallback
+from pipetune import contract
+from pipetune.backends.base import Backend, Job
+from pipetune.backends.lifecycle import takes_decisions
+from pipetune.backends.meter import SegmentMeter
 from pipetune.errors import SegmentFailed
 from pipetune.records import (
-    Decision,
     Energy,
     EpochReport,
-    Pause,
-    Role,
     SegmentRequest,
-    SegmentResult,
-    Stint,
     SystemSetting,
     WindowReport,
 )
@@ -57,7 +61,7 @@ from pipetune.telemetry.profile import JobProfile
 APP_ID = "replay"
 
 
-class ReplayBackend(Backend):
+class ReplayBackend(Backend["ReplayedProcess"]):
     """Replays one workload of a trace; keeps each trial's epochs done in memory."""
 
     def __init__(self, trace: Trace, workload: str, noise: float = 0.0, seed: int = 0) -> None:
@@ -66,6 +70,7 @@ class ReplayBackend(Backend):
             raise TraceError(f"workload {workload!r} is not in the trace (workloads: {known})")
         if not (noise >= 0.0 and np.isfinite(noise)):
             raise ValueError(f"noise: expected a finite number >= 0, found {noise!r}")
+        super().__init__()
         self.trace = trace
         self.workload = workload
         self.noise = float(noise)
@@ -80,51 +85,18 @@ class ReplayBackend(Backend):
         """The workload's profiling-epoch profile from the trace, None if it has none."""
         return self.trace.profile(self.workload)
 
-    def run_segment(
-        self,
-        request: SegmentRequest,
-        on_epoch: EpochCallback,
-        decide: DecideCallback | None = None,
-    ) -> SegmentResult:
+    def _start(self, request: SegmentRequest) -> ReplayedProcess:
         if request.epochs < 1:
             raise SegmentFailed(f"replay: asked for {request.epochs} epoch(s), expected >= 1")
         config = canonical_config(request.hyperparameters)
-        first = self.progress(request.trial_id) + 1
-        last = first + request.epochs - 1
-        extra: dict[str, Any] = {}
-        measured: dict[str, Any] | None = None  # the profile, which goes with the first stint
-        if request.profile:
-            profile = self.profile()
-            if profile is None:
-                extra["profile_error"] = f"the trace has no profile for {self.workload!r}"
-            else:
-                measured = profile.to_dict()
-        run = _Replayed(self, request, config, first)
-        pause_after = request.decide_after if 0 < request.decide_after < request.epochs else 0
-        next_pause = first - 1 + pause_after if pause_after else 0
-        for epoch in range(first, last + 1):
-            report = run.epoch(epoch)
-            on_epoch(report, run.setting, run.role)
-            if epoch != next_pause or epoch == last:
-                continue
-            decision = self._decide(run, measured, decide)
-            while decision.go_on and decision.iterations:  # window probes inside the next epoch
-                run.run_window(epoch + 1, decision.iterations, decision.warmup)
-                decision = self._decide(run, measured, decide)
-            if not decision.go_on:
-                break
-            next_pause = epoch + decision.pause_after if decision.pause_after else 0
-        self._done[request.trial_id] = first + run.epochs_run - 1
-        return SegmentResult(run.finish(measured), APP_ID, extra)
+        return ReplayedProcess(self, request, config, self.progress(request.trial_id) + 1)
 
-    @staticmethod
-    def _decide(
-        run: _Replayed, measured: dict[str, Any] | None, decide: DecideCallback | None
-    ) -> Decision:
-        pause = run.pause(measured)
-        decision = decide(pause) if decide is not None else Decision(run.setting, run.role)
-        run.go_on(decision, measured)
-        return decision
+    def _meter(self, job: ReplayedProcess, request: SegmentRequest) -> SegmentMeter:
+        return job  # what its stints cost is in the trace
+
+    def _finished(self, job: ReplayedProcess, idle: bool, ended: bool) -> None:
+        if ended:
+            self._done[job.request.trial_id] = job.first + job.epochs_run - 1
 
     def noise_factor(
         self, trial_id: str, setting: str, epoch: int, startup: bool = True, kind: str = ""
@@ -171,30 +143,128 @@ def _startup_energy(epoch1: TraceRow, startup_s: float) -> Energy:
     return Energy(rate * startup_s, epoch1.energy_source)
 
 
-class _Replayed:
-    """One replayed process: its stints so far and what the trace says each epoch cost."""
+class ReplayedProcess(Job, SegmentMeter):
+    """One replayed process: the app's events, played from the trace and paused where the
+    decisions say, and what each part of it cost there (its own meter)."""
 
-    def __init__(self, backend: ReplayBackend, request: SegmentRequest, config: str, first: int):
+    command = "replay"
+
+    def __init__(
+        self, backend: ReplayBackend, request: SegmentRequest, config: str, first: int
+    ) -> None:
         self.backend = backend
         self.request = request
         self.config = config
         self.first = first
         self.setting: SystemSetting = request.setting
-        self.role: Role = request.role
-        self.stints: list[Stint] = []
-        self.reports: list[EpochReport] = []
+        self.reports: list[EpochReport] = []  # of the stint in progress
         self.epochs_run = 0
         rows = self._rows(request.launched_as)
         factor = backend.noise_factor(request.trial_id, request.launched_as.label(), first)
         self.overhead_s = rows[0].startup_s * factor  # the start-up: charged to stint 1
         self.overhead_j = _startup_energy(rows[0], self.overhead_s)
-        self.switch_s = 0.0
-        self.window: WindowReport | None = None  # the stint's window, when it is one
+        self.switch = 0.0  # the recorded live switch that began the stint in progress
+        self.in_window: WindowReport | None = None  # the window that is the stint in progress
         # windows run so far inside the epoch in progress: their share of it, time, energy
         self.partial = (0.0, 0.0, 0.0)
         # of this stint's epochs, what their windows' stints already charged
         self.prepaid = Energy.zero()
         self.prepaid_s = 0.0
+        self.answered = contract.Decision(0, False)  # the decision at the last pause
+        self.profiling = False
+        self.notes: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ the app's side
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """As the app: start, pause (right after start with a decision file, then where the
+        last decision said; windows inside the next epoch), epochs, end."""
+        yield {"event": contract.START, "app_id": APP_ID, "windows": True}
+        last = self.first + self.request.epochs - 1
+        epoch, next_pause = self.first - 1, 0
+        paused = takes_decisions(self.request)
+        while True:
+            if paused:
+                yield contract.pause_event(epoch)
+                while self.answered.go_on and self.answered.iterations:
+                    yield {"event": contract.WINDOW, "epoch": epoch + 1}
+                    yield contract.pause_event(epoch, self.answered.iterations)
+                if not self.answered.go_on:
+                    break
+                pause_after = self.answered.pause_after
+                next_pause = epoch + pause_after if pause_after else 0
+            if epoch >= last:
+                break
+            epoch += 1
+            yield {"event": contract.EPOCH, "epoch": epoch}
+            paused = epoch == next_pause and epoch != last
+        yield {"event": contract.END}
+
+    def place(self, setting: SystemSetting, initial: bool) -> None:
+        """A live switch (not the first placement: the process was priced at its launch
+        setting, and its first stint runs at the segment's): the process stays warm, and the
+        next stint pays the new group's recorded `switch_s`, its energy at epoch 1's rate."""
+        if initial:
+            return
+        epoch1 = self._rows(setting)[0]
+        self.setting = setting
+        self.switch = self.overhead_s = epoch1.switch_s
+        self.overhead_j = _startup_energy(epoch1, epoch1.switch_s)
+
+    def answer(self, decision: contract.Decision) -> None:
+        self.answered = decision
+        if not decision.go_on:  # nothing more is charged
+            self.overhead_s, self.overhead_j = 0.0, Energy.zero()
+
+    def kill(self) -> None:
+        """Nothing runs."""
+
+    # ------------------------------------------------------------------ its meter
+
+    def epoch(self, event: dict[str, Any]) -> EpochReport:
+        if self.profiling:  # the profiling epoch: the trace's profile of the workload
+            self.profiling = False
+            profile = self.backend.profile()
+            if profile is None:
+                self.notes["profile_error"] = (
+                    f"the trace has no profile for {self.backend.workload!r}"
+                )
+            else:
+                self.profile = profile.to_dict()
+        return self._epoch(int(event["epoch"]))
+
+    def window(self, event: dict[str, Any], warmup: int) -> WindowReport:
+        return self._run_window(int(event["epoch"]), self.answered.iterations, warmup)
+
+    def cut(self) -> tuple[float, Energy]:
+        """The stint's start-up or switch, its epochs (less what their windows' stints
+        already charged) and its window."""
+        energy = Energy(self.overhead_j.joules, self.overhead_j.source)
+        for report in self.reports:
+            energy = energy + report.energy
+        wall = self.overhead_s + sum(r.wall_s for r in self.reports) - self.prepaid_s
+        energy = energy - self.prepaid
+        if self.in_window is not None:
+            energy = energy + self.in_window.energy
+            wall += sum(self.in_window.iteration_s)
+        self.reports = []
+        self.in_window = None
+        self.prepaid, self.prepaid_s = Energy.zero(), 0.0
+        # going on at this setting costs nothing; `place` prices a switch, `answer` a stop
+        self.switch = self.overhead_s = 0.0
+        self.overhead_j = _startup_energy(self._rows(self.setting)[0], 0.0)
+        return wall, energy
+
+    def switch_s(self, paused_at: float) -> float:
+        return self.switch
+
+    def begin_profile(self) -> None:
+        self.profiling = True
+
+    def extra(self) -> dict[str, Any]:
+        return dict(self.notes)
+
+    # ------------------------------------------------------------------ the trace
 
     def _rows(self, setting: SystemSetting) -> list[TraceRow]:
         label = setting.label()
@@ -208,7 +278,7 @@ class _Replayed:
             )
         return rows
 
-    def epoch(self, epoch: int) -> EpochReport:
+    def _epoch(self, epoch: int) -> EpochReport:
         rows = self._rows(self.setting)
         if epoch > len(rows):
             raise SegmentFailed(
@@ -246,7 +316,7 @@ class _Replayed:
         self.epochs_run += 1
         return report
 
-    def run_window(self, epoch: int, iterations: int, warmup: int) -> None:
+    def _run_window(self, epoch: int, iterations: int, warmup: int) -> WindowReport:
         """A window probe of `iterations` at the current setting, inside `epoch`."""
         rows = self._rows(self.setting)
         row = rows[min(epoch, len(rows)) - 1]
@@ -260,59 +330,8 @@ class _Replayed:
         seconds = sum(times)
         power = row.energy_j / row.duration_s if row.duration_s > 0 else 0.0
         energy = Energy(power * seconds, row.energy_source)
-        self.window = WindowReport(epoch, times, min(warmup, iterations), per_epoch, energy)
+        window = WindowReport(epoch, times, min(warmup, iterations), per_epoch, energy)
         share, done_s, done_j = self.partial
         self.partial = (share + iterations / per_epoch, done_s + seconds, done_j + energy.joules)
-
-    def _stint(self, profile: dict[str, Any] | None) -> Stint:
-        energy = Energy(self.overhead_j.joules, self.overhead_j.source)
-        for report in self.reports:
-            energy = energy + report.energy
-        wall = self.overhead_s + sum(r.wall_s for r in self.reports) - self.prepaid_s
-        energy = energy - self.prepaid
-        if self.window is not None:
-            energy = energy + self.window.energy
-            wall += sum(self.window.iteration_s)
-        return Stint(
-            self.setting,
-            self.role,
-            tuple(self.reports),
-            wall,
-            energy,
-            profile if not self.stints else None,
-            self.switch_s,
-            window=self.window,
-        )
-
-    def pause(self, profile: dict[str, Any] | None) -> Pause:
-        stint = self._stint(profile)
-        return Pause(
-            stint.setting,
-            stint.role,
-            stint.epochs,
-            stint.wall_s,
-            stint.energy,
-            profile,
-            stint.window,
-        )
-
-    def go_on(self, decision: Decision, profile: dict[str, Any] | None) -> bool:
-        """Close the stint at a pause; start the next one (a live switch costs its overhead)."""
-        self.stints.append(self._stint(profile))
-        self.reports = []
-        self.window = None
-        self.prepaid, self.prepaid_s = Energy.zero(), 0.0
-        if decision.setting is None:
-            self.overhead_s, self.overhead_j = 0.0, Energy.zero()
-            return False
-        epoch1 = self._rows(decision.setting)[0]
-        switch_s = epoch1.switch_s if decision.setting != self.setting else 0.0
-        self.setting, self.role = decision.setting, decision.role
-        self.overhead_s = self.switch_s = switch_s
-        self.overhead_j = _startup_energy(epoch1, switch_s)
-        return True
-
-    def finish(self, profile: dict[str, Any] | None) -> tuple[Stint, ...]:
-        if self.reports or not self.stints:
-            self.stints.append(self._stint(profile))
-        return tuple(self.stints)
+        self.in_window = window
+        return window

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipetune.backends import registry
 from pipetune.config import TuningConfig
 from pipetune.probing.candidates import default_setting
 from pipetune.progress import Progress
 from pipetune.recognition.service import RecognitionService
 from pipetune.records import Mode, SegmentRecord, SystemSetting
-from pipetune.replay.backend import ReplayBackend
 from pipetune.replay.oracle import oracle_for, trial_cost
 from pipetune.replay.trace import Trace, TraceError, canonical_config
 from pipetune.store.base import NullStore
@@ -113,7 +113,8 @@ def replay_job(
         oracle = oracle_for(
             trace, workload, config.search.epochs, config.probing.objective, default
         )
-    backend = ReplayBackend(trace, workload, noise=noise, seed=seed)
+    inputs = registry.BackendInputs(trace=trace, workload=workload, noise=noise, seed=seed)
+    backend = registry.build("replay", inputs)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{strategy}-", dir=scratch))
     try:
         from pipetune.tuner import Tuner
