@@ -227,34 +227,28 @@ class Stint:
         return max(0.0, self.wall_s - sum(e.wall_s for e in self.epochs))
 
 
+PowerSample = tuple[float, float, str]  # (unix time, watts, source)
+
+
 @dataclass(frozen=True)
 class SegmentResult:
     """What a finished segment (one process) cost and produced, stint by stint."""
 
     stints: tuple[Stint, ...]
     app_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
     # segments its process had run before it (backends/job.py): 0 for a fresh process
     reused: int = 0
+    # the process's start-up by phase, in s (backends/startup.py)
+    startup_phases: dict[str, float] = field(default_factory=dict)
+    # the process's power samples, for the store: (unix time, watts, source)
+    power: tuple[PowerSample, ...] = ()
+    # what the record keeps beside the figures, never fatal: a profile that failed
+    # (`profile_error`), windows a meter could not cover (`energy_fallbacks`)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epochs(self) -> list[EpochReport]:
         return [e for s in self.stints for e in s.epochs]
-
-    @property
-    def power(self) -> tuple[tuple[float, float, str], ...]:
-        """The process's power samples (time, watts, source), for the store."""
-        return tuple(self.extra.get("power") or ())
-
-    @property
-    def startup_phases(self) -> dict[str, float]:
-        """The process's start-up by phase, in s (backends/startup.py)."""
-        return dict(self.extra.get("startup") or {})
-
-    @property
-    def notes(self) -> dict[str, Any]:
-        """What the record keeps beside the figures: a profiling error, meter fallbacks."""
-        return {k: v for k, v in self.extra.items() if k not in ("power", "profile", "startup")}
 
     @property
     def wall_s(self) -> float:

@@ -334,7 +334,7 @@ def test_a_paused_process_has_no_profile_unless_asked():
     assert backend.profile() is not None
     request = SegmentRequest("t1", C1, 3, Role.PROBE, dict(HP), "c", "l", decide_after=1)
     result = backend.run_segment(request, lambda *a: None, lambda p: Decision(C2, Role.TRAIN))
-    assert "profile" not in result.extra
+    assert all(s.profile is None for s in result.stints) and not result.notes
     assert [s.profile for s in result.stints] == [None, None]
 
 

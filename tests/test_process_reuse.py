@@ -103,7 +103,7 @@ def test_a_reused_process_starts_each_trial_from_its_own_seed_and_weights(tmp_pa
     assert b_result.epochs[0].accuracy > 0.2 and c_result.epochs[0].accuracy > 0.2
 
     # the reused start-up has no launch and no Spark context: a handover, data, model
-    phases = b_result.extra["startup"]
+    phases = b_result.startup_phases
     assert "launch" not in phases and "spark context" not in phases
     assert "handover" in phases and phases["data"] < 0.5
     assert b_result.startup_s < fresh_b_result.startup_s

@@ -145,7 +145,7 @@ def test_profile_is_attached_when_asked(trace: Trace):
     asked = backend.run_segment(request(DEFAULT, 1, profile=True), ignore)
     assert JobProfile.from_dict(asked.stints[0].profile) == PROFILE == backend.profile()
     plain = backend.run_segment(request(DEFAULT, 1), ignore)
-    assert "profile" not in plain.extra
+    assert all(s.profile is None for s in plain.stints) and not plain.notes
 
 
 def test_replays_a_synthetic_trace():

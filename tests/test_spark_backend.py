@@ -76,7 +76,7 @@ def test_segments_continue_from_the_trials_own_checkpoint(tmp_path: Path) -> Non
     assert first.startup_s > 1.0  # JVM + Spark + data: measured apart from the epochs
     # ... and split into its phases: the launch up to the app's Python, the app's own phases,
     # the checkpoint save and the teardown; together they are (most of) that start-up
-    phases = first.extra["startup"]
+    phases = first.startup_phases
     named = ["launch", "imports", "checks", "spark context", "data", "model", "save", "teardown"]
     assert list(phases) == named and all(phases[p] >= 0 for p in named)
     assert phases["launch"] > 0.2 and phases["spark context"] > 0.2  # a JVM each, at least

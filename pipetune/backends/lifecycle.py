@@ -217,10 +217,15 @@ class SegmentRun:
         got = sum(len(s.epochs) for s in self.stints)
         if got != asked and not self.stopped and not self.stint_error:
             raise AppContractError(f"asked for {asked} epoch(s), the app reported {got}", tail)
-        extra = self.meter.extra()
-        if self.phases.seconds:
-            extra["startup"] = self.phases.finished()
-        return SegmentResult(tuple(self.stints), self.app_id, extra, self.job.reused)
+        phases = self.phases.finished() if self.phases.seconds else {}
+        return SegmentResult(
+            tuple(self.stints),
+            self.app_id,
+            self.job.reused,
+            phases,
+            self.meter.power(),
+            self.meter.notes(),
+        )
 
     # ------------------------------------------------------------------ checks
 

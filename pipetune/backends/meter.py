@@ -13,7 +13,7 @@ from typing import Any
 
 from pipetune.backends.events import epoch_report, window_report
 from pipetune.errors import PipeTuneError
-from pipetune.records import Energy, EpochReport, WindowReport
+from pipetune.records import Energy, EpochReport, PowerSample, WindowReport
 from pipetune.telemetry.energy_source import EnergySource, ExtraProcesses, Mark
 from pipetune.telemetry.profiler import EpochProfile, ProfilerSetup
 
@@ -49,10 +49,13 @@ class SegmentMeter(ABC):
     def close(self) -> None:  # noqa: B027 - optional: nothing to stop by default
         """The job is over: stop measuring; `cut` gives the rest up to here."""
 
-    def extra(self) -> dict[str, Any]:
-        """Notes for the result (a profile that failed, windows a meter could not cover) and
-        the power samples of the segment."""
+    def notes(self) -> dict[str, Any]:
+        """Notes for the result: a profile that failed, windows a meter could not cover."""
         return {}
+
+    def power(self) -> tuple[PowerSample, ...]:
+        """The power samples of the segment."""
+        return ()
 
 
 class LiveMeter(SegmentMeter):
@@ -73,7 +76,7 @@ class LiveMeter(SegmentMeter):
         self.first = self.boundary = self.last = self.energy.mark()
         self.end: Mark | None = None
         self.profiling: EpochProfile | None = None
-        self.notes: dict[str, Any] = {}
+        self.problems: dict[str, Any] = {}  # profile_error, ...: kept in the notes
 
     def started(self) -> None:
         self.last = self.energy.mark()
@@ -109,14 +112,14 @@ class LiveMeter(SegmentMeter):
         try:
             self.profiling = EpochProfile(self.profiler, self.root_pid, pids)
         except (PipeTuneError, OSError) as exc:
-            self.notes["profile_error"] = str(exc)
+            self.problems["profile_error"] = str(exc)
 
     def _end_profile(self, profiling: EpochProfile) -> dict[str, Any] | None:
         """The profile of the epoch just reported; a failure is recorded, never fatal."""
         try:
             return profiling.end().to_dict()
         except (PipeTuneError, OSError, ValueError) as exc:
-            self.notes["profile_error"] = str(exc)
+            self.problems["profile_error"] = str(exc)
             return None
 
     def close(self) -> None:
@@ -124,10 +127,12 @@ class LiveMeter(SegmentMeter):
             self.profiling.abort()
         self.end = self.energy.close()
 
-    def extra(self) -> dict[str, Any]:
-        extra = dict(self.notes)
+    def notes(self) -> dict[str, Any]:
+        notes: dict[str, Any] = dict(self.problems)
         if self.energy.fallbacks:
-            extra["energy_fallbacks"] = self.energy.fallbacks
+            notes["energy_fallbacks"] = self.energy.fallbacks
+        return notes
+
+    def power(self) -> tuple[PowerSample, ...]:
         end = self.end or self.energy.mark()
-        extra["power"] = self.energy.power_series(self.first, end)
-        return extra
+        return tuple(self.energy.power_series(self.first, end))

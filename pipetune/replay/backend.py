@@ -172,7 +172,7 @@ class ReplayedProcess(Job, SegmentMeter):
         self.prepaid_s = 0.0
         self.answered = contract.Decision(0, False)  # the decision at the last pause
         self.profiling = False
-        self.notes: dict[str, Any] = {}
+        self.problems: dict[str, Any] = {}  # profile_error, ...: kept in the notes
 
     # ------------------------------------------------------------------ the app's side
 
@@ -226,7 +226,7 @@ class ReplayedProcess(Job, SegmentMeter):
             self.profiling = False
             profile = self.backend.profile()
             if profile is None:
-                self.notes["profile_error"] = (
+                self.problems["profile_error"] = (
                     f"the trace has no profile for {self.backend.workload!r}"
                 )
             else:
@@ -261,8 +261,8 @@ class ReplayedProcess(Job, SegmentMeter):
     def begin_profile(self) -> None:
         self.profiling = True
 
-    def extra(self) -> dict[str, Any]:
-        return dict(self.notes)
+    def notes(self) -> dict[str, Any]:
+        return dict(self.problems)
 
     # ------------------------------------------------------------------ the trace
 
