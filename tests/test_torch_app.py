@@ -44,6 +44,7 @@ from torch_lenet5 import samples  # noqa: E402
 from torch_lenet5.batches import Batches  # noqa: E402
 from torch_lenet5.model import digest  # noqa: E402
 from torch_lenet5.relay import RelayClient, RelayServer  # noqa: E402
+from torch_lenet5.watch import EventWatch  # noqa: E402
 
 Answer = Callable[[dict[str, Any]], Any]
 
@@ -343,6 +344,20 @@ def test_the_relay_carries_events_out_and_decisions_in(tmp_path: Path) -> None:
     assert len(lines) == 3
 
 
+def test_the_launcher_tells_how_the_job_ended_from_its_events() -> None:
+    """pyspark's torchrun wrapper exits 0 even when training failed: the events decide."""
+    out = io.StringIO()
+    watch = EventWatch(out)
+    end = contract.format_event(contract.end_event(2, "ckpt"))
+    for piece in ("log line\n", end[:10], end[10:], "[pipetune] {broken\n"):
+        watch.write(piece)
+    assert out.getvalue() == "log line\n" + end + "[pipetune] {broken\n"
+    assert (watch.ended, watch.failed) == (True, False)
+    watch.write(contract.format_event(contract.error_event("no")))
+    assert watch.failed
+    assert not EventWatch(io.StringIO()).ended  # nothing came by: a failure too
+
+
 # ------------------------------------------------------------------ TorchDistributor
 
 
@@ -413,7 +428,12 @@ def test_torch_distributor_on_a_standalone_cluster(tmp_path: Path) -> None:
             env,
             timeout=300,
         )
+        # the checkpoint is another trial's now: rank 0's error comes back the same way
+        other = [*launcher(tmp_path, "--master", master), "--learningRate", "0.1"]
+        failed, failure, _ = run_app(other, env=env, timeout=300)
     check_distributed_run(tmp_path, code, events, err)
+    assert failed == 1
+    assert "belongs to another trial" in named(failure, "error")[0]["message"]
     app_id = events[0]["app_id"]
     assert app_id.startswith("app-")
     assert len(list((tmp_path / "worker" / app_id).iterdir())) >= 1  # it ran on executors

@@ -14,6 +14,9 @@ gloo, then exits with the job.
   on an executor, where its stdout goes to the executor's log. Rank 0 then connects back to
   a relay this launcher opens (torch_lenet5/relay.py): its events come out of this process's
   stdout, and each decision written to the decision file here is carried to it.
+
+Its exit status is the job's, read from the events (torch_lenet5/watch.py: pyspark's torchrun
+wrapper hides the processes' own).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ APP = APP_DIR / "lenet5_torch.py"
 sys.path.insert(0, str(APP_DIR))
 from torch_lenet5 import flags  # noqa: E402  (no torch import: the launcher needs none)
 from torch_lenet5.relay import RelayServer  # noqa: E402
+from torch_lenet5.watch import EventWatch  # noqa: E402
 
 PATH_FLAGS = ("--checkpoint", "--decisionFile", "--dataPath")
 
@@ -100,24 +104,32 @@ def prepare_environment() -> None:
     Python processes (pyspark's torchrun wrapper, then this one) that would otherwise hold it
     in block buffers while the app waits for a decision."""
     os.environ["PYTHONUNBUFFERED"] = "1"
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     # The job's processes end with their segment: the next one starts them anew.
     os.environ.pop(contract.NEXT_FILE_ENV, None)
+
+
+def fail(message: str) -> int:
+    print(f"distributor: error: {message}", file=sys.stderr, flush=True)
+    contract.emit(contract.error_event(message))
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     launcher, app_argv = parse_launcher_args(sys.argv[1:] if argv is None else argv)
     app_args = flags.parse_args(app_argv)  # fails here, before Spark starts (exit 2)
     prepare_environment()
+    watch = EventWatch(sys.stdout)
+    sys.stdout = watch  # pyspark writes torchrun's output to sys.stdout, the relay too
     try:
         decision_file = os.path.abspath(app_args.decisionFile) if app_args.decisionFile else ""
         train(launcher, absolute_paths(app_argv), decision_file)
-    except Exception as exc:  # the processes failed (their own error event came before)
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = f"TorchDistributor: {type(exc).__name__}: {first_line}"
-        print(f"distributor: error: {message}", file=sys.stderr, flush=True)
-        contract.emit(contract.error_event(message))
-        return 1
+    except Exception as exc:  # Spark or TorchDistributor failed
+        lines = str(exc).strip().splitlines()
+        return fail(f"TorchDistributor: {type(exc).__name__}: {lines[0] if lines else ''}")
+    if watch.failed:
+        return 1  # the app said why
+    if not watch.ended:
+        return fail("the training processes ended without saving (no `end` event); see above")
     return 0
 
 

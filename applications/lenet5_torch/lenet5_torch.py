@@ -13,6 +13,7 @@ launcher hands it over (PIPETUNE_NEXT_FILE).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import sys
@@ -47,31 +48,20 @@ class AppError(Exception):
     """A failure with a message meant for the user (flags that do not fit the job)."""
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, world: World, decisions: Path | None) -> None:
     """The segments of this process: the one launched, then each one the launcher hands over."""
-    world = World.join(args.decisionTimeout)
     marks: Marks = [("launch", IMPORTED_AT)]
     if world.size > 1:
         marks.append(("process group", time.time()))
-    relay = None
-    decisions = Path(args.decisionFile) if args.decisionFile else None
-    if args.relay and world.leader:
-        relay = RelayClient(args.relay, Path(tempfile.mkdtemp(prefix="lenet5-torch-")) / "F")
-        decisions = relay.mirror if decisions else None
     session = Session(contract.next_file() if world.size == 1 else None)
-    try:
-        while True:
-            train_segment(args, world, session, decisions, marks)
-            argv = session.await_next(args.decisionTimeout)
-            if argv is None:
-                return
-            args = flags.parse_args(argv)
-            decisions = Path(args.decisionFile) if args.decisionFile else None
-            marks = [("launch", time.time())]
-    finally:
-        if relay is not None:
-            relay.close()
-        world.close()
+    while True:
+        train_segment(args, world, session, decisions, marks)
+        argv = session.await_next(args.decisionTimeout)
+        if argv is None:
+            return
+        args = flags.parse_args(argv)
+        decisions = Path(args.decisionFile) if args.decisionFile else None
+        marks = [("launch", time.time())]
 
 
 def train_segment(
@@ -205,17 +195,26 @@ def report_error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = flags.parse_args(argv)  # exits 2 on bad flags
-    try:
-        run(args)
-    except (AppError, DataError, checkpoint.CheckpointError) as exc:
-        report_error(str(exc))
-        return 1
-    except Exception as exc:  # torch or IO failures: traceback for humans, then the reason
-        import traceback
+    with contextlib.ExitStack() as cleanup:  # closed after an error is reported
+        try:
+            world = World.join(args.decisionTimeout)
+            cleanup.callback(world.close)
+            decisions = Path(args.decisionFile) if args.decisionFile else None
+            if args.relay and world.leader:  # rank 0 on an executor: stdout to the launcher
+                mirror = Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "F"
+                relay = RelayClient(args.relay, mirror)
+                cleanup.callback(relay.close)
+                decisions = mirror if decisions else None
+            run(args, world, decisions)
+        except (AppError, DataError, checkpoint.CheckpointError) as exc:
+            report_error(str(exc))
+            return 1
+        except Exception as exc:  # torch or IO failures: traceback for humans, then the reason
+            import traceback
 
-        traceback.print_exc()
-        report_error(f"{type(exc).__name__}: {exc}")
-        return 1
+            traceback.print_exc()
+            report_error(f"{type(exc).__name__}: {exc}")
+            return 1
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -71,9 +71,6 @@ class World:
         from torch.nn.parallel import DistributedDataParallel
 
         return DistributedDataParallel(model)
-
-    def describe(self) -> dict[str, Any]:
-        return {"processes": self.size, "rank": self.rank}
 
     def close(self) -> None:
         if self.size > 1:
