@@ -45,7 +45,7 @@ MODEL_FILE = "model.bigdl"
 OPTIM_FILE = "optim_method.bigdl"
 MOMENTUM_FILE = "momentum.npy"
 # Measured on the 2-core dev machine: ~5-7 s per epoch at batch 128 in local[2] (README).
-DEFAULT_DIGITS_TRAIN_SIZE = 6144
+DEFAULT_DIGITS_TRAIN_SIZE = data.DEFAULT_DIGITS_TRAIN_SIZE
 EVAL_BATCH_SIZE = 128
 
 
