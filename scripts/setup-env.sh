@@ -22,16 +22,22 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 
-install_lock() {  # install a lock file once per content hash
-    local lock="$1" stamp=".venv/.installed-$(basename "$1")"
+install_lock() {  # install a lock file once per content hash; extra arguments go to pip
+    local lock="$1" stamp=".venv/.installed-$(basename "$1")"; shift
     local sum; sum="$(sha256sum "$lock" | cut -d' ' -f1)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
         # --no-deps: bigdl-dllib-spark3 declares pyspark==3.1.3, which cannot run on Python 3.11.
-        .venv/bin/pip install -q --disable-pip-version-check --no-deps -r "$lock"
+        .venv/bin/pip install -q --disable-pip-version-check --no-deps -r "$lock" "$@" || return 1
         echo "$sum" > "$stamp"
     fi
 }
 install_lock requirements.lock
+# torch's CPU build: a local wheel when there is one, else from PyTorch's CPU index (asked
+# only then: an index that cannot be reached costs seconds per package).
+install_lock requirements-torch.lock 2>/dev/null || {
+    echo "torch: not found locally; fetching the CPU build from download.pytorch.org" >&2
+    install_lock requirements-torch.lock --extra-index-url https://download.pytorch.org/whl/cpu
+}
 [ "${1:-}" = "--dev" ] && install_lock requirements-dev.lock
 if [ ! -x .venv/bin/pipetune ]; then  # the console script marks an installed package
     .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .

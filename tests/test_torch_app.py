@@ -140,6 +140,7 @@ def test_a_segment_speaks_the_contract(tmp_path: Path) -> None:
     assert not (tmp_path / "ckpt.tmp").exists() and not (tmp_path / "ckpt.old").exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_as_if_it_had_not_stopped(tmp_path: Path) -> None:
     """1 epoch, then 1 more from the checkpoint, ends with the weights and momentum of 2
     epochs in one go: the epoch counter, the momentum buffers, the learning-rate step and
@@ -163,6 +164,7 @@ def test_resume_continues_as_if_it_had_not_stopped(tmp_path: Path) -> None:
     assert named(resumed, "epoch")[0]["loss"] == named(straight, "epoch")[1]["loss"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_trial_is_refused(tmp_path: Path) -> None:
     code, _, err = run_app(app(tmp_path, "--epochs", "1"))
     assert code == 0, err
