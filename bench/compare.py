@@ -17,7 +17,8 @@ every change of setting made by a restart (`probing.live` false, every candidate
 it worked before probing in place. The oracle runs each trial at the setting a trace recorded
 beforehand says is cheapest for its configuration (`pipetune trace record` over the same grid,
 recorded at the first run of a case and kept in bench/traces/compare-<case>.csv.gz). Results
-go to bench/results/compare-<case>.md and .csv (and -runs.csv, one row per run).
+go to bench/results/compare-<case>.md and .csv (and -runs.csv, one row per run), drawn in
+compare-<case>.png.
 
 Cases: `default-first` uses systemParameters cores ["2", "1"], memory ["2g", "1g"] (the
 shipped defaults: the default is the best setting); `cores1-first` makes cores=1 the default
@@ -297,6 +298,17 @@ def replay_parity(root: Path, trace: Trace, summary: list[dict[str, Any]]) -> st
     return "\n".join(lines) + "\n"
 
 
+def plot(case: str, summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> Path:
+    """compare-<case>.png beside the table: tuning time and energy as ratios to v1 (median,
+    min–max over repetitions) and best accuracy, per strategy."""
+    from pipetune.report.bench_plots import strategies_figure, write_figure
+
+    sources = sorted({str(r["energy_source"]) for r in rows})
+    title = f"PipeTune against its baselines, real runs ({case}): ratios to v1 per repetition"
+    figure = strategies_figure(summary, title, sources[0] if len(sources) == 1 else "mixed")
+    return write_figure(figure, OUT / f"compare-{case}.png")
+
+
 def write_runs(case: str, rows: list[dict[str, Any]]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with open(OUT / f"compare-{case}-runs.csv", "w", newline="") as f:
@@ -352,6 +364,7 @@ def report_only(case: str) -> None:
         project(case)
     text = markdown(case, summary, rows) + choices(case, rows) + replay_parity(root, trace, summary)
     (OUT / f"compare-{case}.md").write_text(text)
+    plot(case, summary, rows)
     print(text)
 
 
@@ -434,6 +447,7 @@ def main() -> None:
     text = markdown(args.case, summary, rows) + choices(args.case, rows)
     text += replay_parity(root, trace, summary)
     (OUT / f"compare-{args.case}.md").write_text(text)
+    plot(args.case, summary, rows)
     print(text)
 
 

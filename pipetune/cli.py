@@ -304,11 +304,13 @@ def doctor(config_path: str | None) -> None:
 def _register_subcommands() -> None:
     from pipetune.cli_clustering import clustering
     from pipetune.cli_replay import replay
+    from pipetune.cli_report import report
     from pipetune.cli_trace import trace
 
     main.add_command(clustering)
     main.add_command(trace)
     main.add_command(replay)
+    main.add_command(report)
 
 
 _register_subcommands()

@@ -112,11 +112,14 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
         "Medians over seeds; ratios to v1 per seed: median [min–max]."
     )
     (out_dir / "offline.md").write_text(f"{header}\n\n{text}\n\n{check}\n")
+    _draw_offline(out_dir / "offline.png", rows, trace_path, loaded)
     click.echo(text)
     click.echo(check)
     for v in violations[:10]:
         click.echo(f"  {v}")
-    click.echo(f"results: {out_dir / 'offline.md'}, {out_dir / 'offline.csv'}")
+    click.echo(
+        f"results: {out_dir / 'offline.md'}, {out_dir / 'offline.csv'}, {out_dir / 'offline.png'}"
+    )
     if violations and noise == 0:
         fail("error: the oracle was beaten on a noiseless replay", 1)
 
@@ -232,8 +235,27 @@ def online(
     out_dir = Path(out)
     _write_csv(out_dir / "online.csv", [r.row() for r in results])
     (out_dir / "online.md").write_text("\n".join(lines) + "\n")
+    _draw_online(out_dir / "online.png", results, lines[0])
     click.echo("\n".join(lines))
-    click.echo(f"results: {out_dir / 'online.md'}, {out_dir / 'online.csv'}")
+    click.echo(
+        f"results: {out_dir / 'online.md'}, {out_dir / 'online.csv'}, {out_dir / 'online.png'}"
+    )
+
+
+def _draw_offline(path: Path, rows: list[dict[str, Any]], trace_path: str, loaded: Any) -> None:
+    """offline.png: the table's ratios to v1 (median, min–max over seeds) and accuracy."""
+    from pipetune.report.bench_plots import strategies_figure, write_figure
+
+    title = f"Offline replay of {trace_path} ({_label(loaded)}): ratios to v1 per seed"
+    write_figure(strategies_figure(rows, title), path)
+
+
+def _draw_online(path: Path, results: list[StrategyResult], title: str) -> None:
+    """online.png: response times, offered load and energy per strategy."""
+    from pipetune.report.bench_plots import online_figure, write_figure
+
+    short = title.split(":")[0]  # "Online replay of TRACE (recorded trace)"
+    write_figure(online_figure([r.row() for r in results], short), path)
 
 
 def _arrival_rate(

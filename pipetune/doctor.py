@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipetune.config import TuningConfig
-from pipetune.config_telemetry import MeterKind
+from pipetune.config_telemetry import MeterKind, StoreConfig, StoreKind
 from pipetune.errors import PipeTuneError
+
+INFLUX_TIMEOUT_S = 3.0
+DEFAULT_INFLUX = StoreConfig(kind=StoreKind.INFLUXDB)  # what a config's influxdb store defaults to
 
 if TYPE_CHECKING:  # spark_env is imported when the checks run, not with the CLI
     from pipetune.spark_env import SparkEnvironment
@@ -33,8 +36,14 @@ def run_checks(config: TuningConfig | None) -> list[Check]:
     checks += _spark_stack()
     checks += _meters(config)
     checks += _counters()
-    if config is not None:
+    if config is None:
+        checks.append(_influxdb(None, "the default address (no config)"))
+    elif config.store.kind == StoreKind.INFLUXDB:
+        checks.append(_influxdb(config.store, "the configured store"))
+    else:
         checks.append(_store(config))
+        used = f"the default address (this config's store is {config.store.kind})"
+        checks.append(_influxdb(None, used))
     return checks
 
 
@@ -201,6 +210,77 @@ def _store(config: TuningConfig) -> Check:
     if status.detail:
         detail += f" ({status.detail})"
     return Check("store", status.kind, status.reachable, detail)
+
+
+def _influxdb(configured: StoreConfig | None, used: str) -> Check:
+    """Whether an InfluxDB server answers at the configured address (else the default one), its
+    version, and whether PipeTune's own client can write there: one point, measurement
+    `doctor`, through the store the runs use (its database created if need be). `used` says
+    which address it is."""
+    store = configured or DEFAULT_INFLUX
+    where = f"http://{store.host}:{store.port}"
+    version, problem = _influx_version(store)
+    if version is None:
+        return Check("store", "influxdb", False, f"{where}: no server answers ({problem}); {used}")
+    cannot_write = _influx_write_problem(store)
+    if cannot_write:
+        detail = f"{where} v{version} answers, but cannot write: {cannot_write}; {used}"
+        return Check("store", "influxdb", False, detail)
+    detail = f"{where}/{store.database} v{version} answers and took a write; {used}"
+    return Check("store", "influxdb", True, detail)
+
+
+def _influx_version(store: StoreConfig) -> tuple[str | None, str]:
+    """The server's version from its /ping, or None and why not."""
+    import requests
+    from influxdb import InfluxDBClient
+
+    client = InfluxDBClient(host=store.host, port=store.port, timeout=INFLUX_TIMEOUT_S, retries=1)
+    try:
+        return str(client.ping()), ""
+    except requests.exceptions.ConnectionError as exc:
+        refused = "refused" in str(exc).lower()
+        return None, "connection refused" if refused else type(exc).__name__
+    except (requests.exceptions.RequestException, KeyError, ValueError) as exc:
+        return None, f"not an InfluxDB server? {type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+
+
+def _influx_write_problem(store: StoreConfig) -> str | None:
+    """Why the run's InfluxDB store cannot write one point now, or None when it can."""
+    import socket
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from pipetune.store.base import Point
+    from pipetune.store.credentials import load_credentials
+    from pipetune.store.influx import InfluxStore
+
+    point = Point("doctor", {"host": socket.gethostname()}, {"ok": 1}, time.time_ns())
+    with tempfile.TemporaryDirectory(prefix="pipetune-doctor-") as spool_dir:
+        try:
+            credentials = load_credentials(store.credentials_file)
+            client = InfluxStore(
+                store.host,
+                store.port,
+                store.database,
+                credentials,
+                Path(spool_dir) / "spool.sqlite",
+                timeout_s=INFLUX_TIMEOUT_S,
+            )
+            try:
+                client.write([point])
+                client.flush()
+                status = client.status()
+            finally:
+                client.close()
+        except PipeTuneError as exc:
+            return " ".join(str(exc).split())
+    if status.spooled or status.rejected:
+        return status.detail or "the point was not acknowledged"
+    return None
 
 
 def _first_line(argv: list[str]) -> str:

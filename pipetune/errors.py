@@ -55,3 +55,7 @@ class EnvironmentProblem(PipeTuneError):
 
 class ResumeError(PipeTuneError):
     """A run directory cannot be resumed."""
+
+
+class RunDirError(PipeTuneError):
+    """A directory is not a readable run: no journal, or a corrupt summary.json or journal."""

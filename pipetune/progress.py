@@ -1,10 +1,14 @@
-"""Live progress on the terminal: one line per trial, rewritten in place on a TTY."""
+"""Live progress. On a terminal: a progress display (trial k of N, epoch, setting, phase,
+elapsed, time left; progress_live.py, with rich) under the lines that stay. Elsewhere (a pipe,
+a log file) or with --quiet: plain lines, one per event, the same text as always."""
 
 from __future__ import annotations
 
+import atexit
 import sys
 from typing import Any, TextIO
 
+from pipetune.progress_live import LiveDisplay, RunStatus
 from pipetune.records import Role, SystemSetting
 
 
@@ -13,8 +17,10 @@ class Progress:
         self.quiet = quiet
         self.stream = stream or sys.stdout
         self._live = self.stream.isatty()
-        self._open_line = False
         self._trial = ""
+        self.status = RunStatus()
+        self._display: LiveDisplay | None = None
+        self._cleanup_registered = False
 
     def note(self, text: str) -> None:
         self._emit(text, final=True)
@@ -22,6 +28,7 @@ class Progress:
     def trial_started(self, trial_id: str, number: int, total: int, hyper: dict[str, Any]) -> None:
         hp = " ".join(f"{k}={_fmt(v)}" for k, v in hyper.items())
         self._trial = f"trial {number + 1}/{total} {trial_id} [{hp}]"
+        self.status.trial_started(trial_id, number, total)
         self._emit(f"{self._trial} starting", final=False)
 
     def segment_started(
@@ -30,10 +37,17 @@ class Progress:
         what = _WHAT[role]
         last = first_epoch + epochs - 1
         span = f"epoch {first_epoch}" if epochs == 1 else f"epochs {first_epoch}-{last}"
+        self.status.now_in(setting.label(), "start-up", epochs_at_least=last)
         self._emit(
             f"{self._trial} {setting.label() or 'default'} {what} {span}: starting Spark",
             final=False,
         )
+
+    def going_on(self, setting: SystemSetting, role: Role, window: bool) -> None:
+        """A pause was answered: the job goes on at `setting`, for `role` (a window of
+        iterations when `window`). Only the live display shows it."""
+        self.status.now_in(setting.label(), _WHAT[role] + (" window" if window else ""))
+        self._refresh()
 
     def epoch(
         self,
@@ -45,6 +59,7 @@ class Progress:
         accuracy: float,
     ) -> None:
         what = _WHAT[role]
+        self.status.epoch_done(epoch, total_epochs, setting.label(), what)
         self._emit(
             f"{self._trial} {setting.label() or 'default'} {what} "
             f"epoch {epoch}/{total_epochs} {duration_s:.1f} s/epoch acc {accuracy:.3f}",
@@ -66,15 +81,40 @@ class Progress:
         else:
             text = f"{self._trial} FAILED: {summary['error']}"
         self._emit(text, final=True)
+        self.status.running = False
+        self.close()  # between trials only lines are shown
+
+    def close(self) -> None:
+        """Take the live display off the terminal (it comes back with the next trial)."""
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
 
     def _emit(self, text: str, final: bool) -> None:
         if self.quiet:
             return
-        if self._live:
-            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
-        elif final:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        if not self._live:
+            if final:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            return
+        if final:
+            self._shown().print(text)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Redraw the live display, while a trial runs."""
+        if self.quiet or not self._live or not self.status.running:
+            return
+        self._shown().show()
+
+    def _shown(self) -> LiveDisplay:
+        if self._display is None:
+            self._display = LiveDisplay(self.stream, self.status)
+            if not self._cleanup_registered:  # a run that ends by an error: a clean terminal
+                atexit.register(self.close)
+                self._cleanup_registered = True
+        return self._display
 
 
 def _fmt(value: Any) -> str:

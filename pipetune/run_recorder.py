@@ -109,5 +109,7 @@ class ProgressFeed:
             self.progress.note(f"{e.trial}: not recognised ({r.get('reason')}); probing")
 
     def _decision(self, e: DecisionMade, state: RunState) -> None:
+        if e.go_on and e.to is not None:
+            self.progress.going_on(e.to, e.role, window=e.iterations > 0)
         if e.go_on and e.to == e.at:  # a change of setting is shown by its Switch
             self.progress.note(f"{e.trial}: {e.why}")
