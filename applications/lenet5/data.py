@@ -46,6 +46,8 @@ MNIST_MEAN = 0.13066047740239506
 MNIST_STD = 0.3081078
 
 DIGITS_VAL_FRACTION = 0.2
+# Augmented training samples when the flags name no size; both engines' apps use it.
+DEFAULT_DIGITS_TRAIN_SIZE = 6144
 # An 8x8 digit is upscaled into a 20x20 box centred in 28x28, like MNIST's layout.
 DIGITS_BOX = 20
 
