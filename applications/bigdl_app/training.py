@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bigdl_app.checkpoint import optim_state
 
+from bigdl_app.checkpoint import optim_state
 from pipetune import contract
 
 EVAL_BATCH_SIZE = 128
@@ -138,7 +138,8 @@ class TrainingLoop:
         # With a decision file the launcher sets what is live (cores) before the first epoch,
         # then pauses wherever its last decision asked: after a number of epochs or iterations.
         pause_epoch = start_epoch if self.decisions is not None else 0
-        window_end, window = 0, None  # the step a window ends at, and its iteration times
+        window_end = 0  # the step a window ends at
+        window: list[float] | None = None  # its iteration times
         paused = self.decisions is not None
         while True:
             if paused:

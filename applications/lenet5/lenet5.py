@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ def build_dataset(sc: Any, plan: DigitsPlan, partitions: int) -> Dataset:
     """Training and validation RDD[Sample], generated inside the partitions and cached."""
     from bigdl.dllib.utils.common import Sample
 
-    def to_samples(x: np.ndarray, y: np.ndarray):
+    def to_samples(x: np.ndarray, y: np.ndarray) -> Iterator[Any]:
         for i in range(len(x)):
             yield Sample.from_ndarray(x[i], np.float32(y[i]))
 
@@ -156,10 +157,10 @@ def build_dataset(sc: Any, plan: DigitsPlan, partitions: int) -> Dataset:
     if plan.source == "mnist-idx":
         mnist_dir, limit = plan.mnist_dir, plan.limit
 
-        def train_part(idx: int, _it: Any):
+        def train_part(idx: int, _it: Any) -> Iterator[Any]:
             return to_samples(*data.mnist_partition(mnist_dir, "train", limit, idx, partitions))
 
-        def val_part(idx: int, _it: Any):
+        def val_part(idx: int, _it: Any) -> Iterator[Any]:
             return to_samples(*data.mnist_partition(mnist_dir, "test", 0, idx, partitions))
 
         val = seeds.mapPartitionsWithIndex(val_part)
@@ -167,7 +168,7 @@ def build_dataset(sc: Any, plan: DigitsPlan, partitions: int) -> Dataset:
         split_bc = sc.broadcast(plan.split)
         seed, total = plan.seed, plan.train_size
 
-        def train_part(idx: int, _it: Any):
+        def train_part(idx: int, _it: Any) -> Iterator[Any]:
             x, y = data.digits_train_partition(split_bc.value, seed, total, idx, partitions)
             return to_samples(x, y)
 
