@@ -132,11 +132,24 @@ def pipetune(conf: Path) -> list[dict[str, Any]]:
     return summary["trials"]
 
 
+def start_events(root: Path) -> list[dict[str, Any]]:
+    logs = sorted(root.glob("runs/*/trials/*/segment-*.log"))
+    events = (parse_event(line) for log in logs for line in log.read_text().splitlines())
+    return [e for e in events if e and e["event"] == "start"]
+
+
 @pytest.mark.spark
 @pytest.mark.parametrize("app", ["textcnn", "textlstm"])
 def test_a_text_app_is_tuned_cold_then_recognised_when_it_recurs(tmp_path: Path, app: str) -> None:
     conf = write_text_project(tmp_path, app)
     before = pipetune(conf)
+    # every segment trains on the configured data, in a reused process too (the launch's
+    # extras are not handed over again: bigdl_app.flags.next_segment_argv keeps them)
+    starts = start_events(tmp_path)
+    assert any(s["reused"] for s in starts)
+    assert {(s["train_samples"], s["hyperparameters"]["embeddingDim"]) for s in starts} == {
+        (480, 16)
+    }
     assert (tmp_path / "model.json").is_file()
     for trial in before:
         assert trial["status"] == "done" and trial["epochs"] == 3

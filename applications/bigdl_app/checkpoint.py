@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bigdl_app.errors import AppError
 
+from bigdl_app.errors import AppError
 from pipetune import contract
 
 CHECKPOINT_FORMAT = 1

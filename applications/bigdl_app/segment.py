@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from bigdl_app.checkpoint import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -28,11 +29,11 @@ from bigdl_app.checkpoint import (
     write_checkpoint,
 )
 from bigdl_app.errors import AppError, report_error
+from bigdl_app.flags import next_segment_argv
 from bigdl_app.momentum import collect_momentum, restore_momentum
 from bigdl_app.session import Session
 from bigdl_app.training import LiveEngine, TrainingLoop
 from bigdl_app.workload import Workload
-
 from pipetune import contract
 
 # When this process's Python started: the launcher's start-up accounting measures the launch
@@ -42,9 +43,10 @@ PYTHON_AT = contract.process_started_at()
 
 def main(workload: Workload, argv: list[str] | None = None) -> int:
     """Run the app: 0 when every segment ended, 1 on a failure (reported), 2 on bad flags."""
-    args = workload.parse_args(argv)  # exits 2 on bad flags
+    launch_argv = list(sys.argv[1:] if argv is None else argv)
+    args = workload.parse_args(launch_argv)  # exits 2 on bad flags
     try:
-        run(workload, args)
+        run(workload, args, launch_argv)
     except AppError as exc:
         report_error(workload.name, str(exc))
         return 1
@@ -57,9 +59,9 @@ def main(workload: Workload, argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(workload: Workload, args: argparse.Namespace) -> None:
+def run(workload: Workload, args: argparse.Namespace, launch_argv: list[str]) -> None:
     """The segments of this process: the one launched, then each one the launcher hands over
-    (contract.py, "Reuse")."""
+    (contract.py, "Reuse"), with the launch's own flags (flags.next_segment_argv)."""
     session = Session(workload.name, workload.py_files)
     try:
         while True:
@@ -67,7 +69,7 @@ def run(workload: Workload, args: argparse.Namespace) -> None:
             argv = session.await_next(args.decisionTimeout)
             if argv is None:
                 return
-            args = workload.parse_args(argv)
+            args = workload.parse_args(next_segment_argv(launch_argv, argv))
     finally:
         session.stop()
 
