@@ -23,6 +23,13 @@ def write_project(
     for source in (ROOT / "applications" / "lenet5").glob("*.py"):
         shutil.copy(source, app_dir / source.name)
     (app_dir / "lenet5.py").touch()
+    # the machinery the BigDL apps share, beside the app as in the repository
+    shutil.copytree(
+        ROOT / "applications" / "bigdl_app",
+        app_dir.parent / "bigdl_app",
+        ignore=shutil.ignore_patterns("__pycache__"),
+        dirs_exist_ok=True,
+    )
     app_conf = {
         "name": "lenet5",
         "master": "local[2]",

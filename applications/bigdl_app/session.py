@@ -1,4 +1,4 @@
-"""What one LeNet-5 process keeps between the segments it runs (pipetune/contract.py, "Reuse").
+"""What one BigDL app process keeps between the segments it runs (pipetune/contract.py, "Reuse").
 
 A process may run several segments, of one trial or of several, when the launcher hands it
 the next one instead of starting a new spark-submit. It keeps only what the next segment's
@@ -16,7 +16,7 @@ import os
 import site
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,9 @@ class Dataset:
 class Session:
     """The Spark context of this process, its data, and the handovers between segments."""
 
-    def __init__(self, app_dir: Path) -> None:
-        self.app_dir = app_dir
+    def __init__(self, name: str, py_files: Sequence[Path]) -> None:
+        self.name = name  # the app's name, in its messages
+        self.py_files = tuple(py_files)  # modules the executors import (SparkContext.addPyFile)
         self.sc: Any = None
         self.segments = 0  # run to their end in this process
         self.handed_over_at = 0.0  # unix time the launcher sent the segment in progress
@@ -74,8 +75,9 @@ class Session:
     def start(self) -> Any:
         """The Spark context, started at the first segment."""
         if self.sc is None:
-            self.sc = init_spark()
-            self.sc.addPyFile(str(self.app_dir / "data.py"))  # executors import it
+            self.sc = init_spark(self.name)
+            for path in self.py_files:
+                self.sc.addPyFile(str(path))
             self._launch_cores = self._engine().coreNumber()
         return self.sc
 
@@ -129,7 +131,7 @@ class Session:
         self.release()
         handover = contract.await_next(self.next_path, self.segments, timeout_s)
         if handover is None:
-            print(f"lenet5: no next segment in {timeout_s:g} s; exiting", file=sys.stderr)
+            print(f"{self.name}: no next segment in {timeout_s:g} s; exiting", file=sys.stderr)
             return None
         if handover.exit:
             return None
@@ -142,7 +144,7 @@ class Session:
             self.sc = None
 
 
-def init_spark() -> Any:
+def init_spark(name: str) -> Any:
     # BigDL's set_python_home() points PYTHONHOME at the venv (it assumes conda), which
     # kills the Python workers ("No module named 'encodings'"). Point it at the real
     # interpreter and expose the venv's site-packages instead, before the context starts.
@@ -152,12 +154,12 @@ def init_spark() -> Any:
 
     # redirect_spark_log=False: BigDL would otherwise write ./bigdl.log into the cwd.
     sc = init_nncontext(cluster_mode="spark-submit", redirect_spark_log=False)
-    quiet_jvm_logs(sc)
+    quiet_jvm_logs(sc, name)
     return sc
 
 
-def quiet_jvm_logs(sc: Any) -> None:
-    fd, path = tempfile.mkstemp(prefix="lenet5-log4j2-", suffix=".xml")
+def quiet_jvm_logs(sc: Any, name: str) -> None:
+    fd, path = tempfile.mkstemp(prefix=f"{name}-log4j2-", suffix=".xml")
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(LOG4J2_XML)
@@ -166,6 +168,6 @@ def quiet_jvm_logs(sc: Any) -> None:
             jvm.java.io.File(path).toURI()
         )
     except Exception as exc:  # cosmetic only: never fail a trial over logging
-        print(f"lenet5: warning: could not reconfigure log4j2: {exc}", file=sys.stderr)
+        print(f"{name}: warning: could not reconfigure log4j2: {exc}", file=sys.stderr)
     finally:
         os.unlink(path)
