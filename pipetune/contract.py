@@ -380,6 +380,33 @@ def standard_flags(
     return argv
 
 
+# The standard flags: each segment brings its own, and none of them carries over.
+SEGMENT_FLAGS = ("--epochs", "--checkpoint", "--decisionFile", "--decisionTimeout")
+
+
+def next_segment_argv(launch_argv: list[str], handed_over: list[str]) -> list[str]:
+    """The flags of a segment handed over to an idle process (`Next`): the launch's, less
+    the standard ones, then the handover's (hyperparameters and standard flags), which win
+    where both name a flag (argparse keeps the last).
+
+    The launcher hands over only a segment's hyperparameters and standard flags: the rest of
+    the launch's command line (the app config's extras, system-parameter flags) is the same
+    for every segment a process runs, since only a segment launched alike is handed over.
+    Parsing the handover alone would silently put those flags back at their defaults.
+    """
+    kept, skip = [], False
+    for arg in launch_argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in SEGMENT_FLAGS:
+            skip = "=" not in arg  # `--flag value`: drop the value too
+            continue
+        kept.append(arg)
+    return kept + list(handed_over)
+
+
 def add_standard_flags(parser: argparse.ArgumentParser) -> None:
     """Declare the standard flags on an app's argument parser."""
     parser.add_argument(

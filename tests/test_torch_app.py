@@ -225,7 +225,9 @@ def test_a_reused_process_runs_the_next_segment_afresh(tmp_path: Path) -> None:
     """The second segment keeps the data (same flags make it) and nothing else: its model
     starts from its seed, its threads from its launch."""
     env = app_env({contract.NEXT_FILE_ENV: str(tmp_path / "next.json")})
-    second = [*SMALL, "--learningRate", "0.1", "--epochs", "1"]
+    # the launcher hands over the hyperparameters and standard flags only: the app keeps
+    # the launch's extras (SMALL), so the same data is kept
+    second = ["--learningRate", "0.1", "--epochs", "1"]
     second += ["--checkpoint", str(tmp_path / "other")]
 
     def answer(idle: dict[str, Any]) -> Next:

@@ -56,30 +56,3 @@ def parse_flags(
     if problems:
         parser.error("; ".join(problems))
     return args
-
-
-# The contract's own flags: each segment brings its own, and none of them carries over.
-SEGMENT_FLAGS = ("--epochs", "--checkpoint", "--decisionFile", "--decisionTimeout")
-
-
-def next_segment_argv(launch_argv: list[str], handed_over: list[str]) -> list[str]:
-    """The flags of a segment handed over to this process: the launch's, less the contract's
-    own, then the handover's (hyperparameters and contract flags), which win where both
-    name a flag.
-
-    The launcher hands over only a segment's hyperparameters and contract flags: the rest of
-    the launch's command line (the app config's extras, system-parameter flags) is the same
-    for every segment a process runs, since only a segment launched alike is handed over.
-    Parsing the handover alone would silently put those flags back at their defaults.
-    """
-    kept, skip = [], False
-    for arg in launch_argv:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in SEGMENT_FLAGS:
-            skip = "=" not in arg  # `--flag value`: drop the value too
-            continue
-        kept.append(arg)
-    return kept + list(handed_over)

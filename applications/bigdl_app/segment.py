@@ -29,7 +29,6 @@ from bigdl_app.checkpoint import (
     write_checkpoint,
 )
 from bigdl_app.errors import AppError, report_error
-from bigdl_app.flags import next_segment_argv
 from bigdl_app.momentum import collect_momentum, restore_momentum
 from bigdl_app.session import Session
 from bigdl_app.training import LiveEngine, TrainingLoop
@@ -61,7 +60,7 @@ def main(workload: Workload, argv: list[str] | None = None) -> int:
 
 def run(workload: Workload, args: argparse.Namespace, launch_argv: list[str]) -> None:
     """The segments of this process: the one launched, then each one the launcher hands over
-    (contract.py, "Reuse"), with the launch's own flags (flags.next_segment_argv)."""
+    (contract.py, "Reuse"), with the launch's own flags (contract.next_segment_argv)."""
     session = Session(workload.name, workload.py_files)
     try:
         while True:
@@ -69,7 +68,7 @@ def run(workload: Workload, args: argparse.Namespace, launch_argv: list[str]) ->
             argv = session.await_next(args.decisionTimeout)
             if argv is None:
                 return
-            args = workload.parse_args(next_segment_argv(launch_argv, argv))
+            args = workload.parse_args(contract.next_segment_argv(launch_argv, argv))
     finally:
         session.stop()
 

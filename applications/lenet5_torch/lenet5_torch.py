@@ -48,8 +48,11 @@ class AppError(Exception):
     """A failure with a message meant for the user (flags that do not fit the job)."""
 
 
-def run(args: argparse.Namespace, world: World, decisions: Path | None) -> None:
-    """The segments of this process: the one launched, then each one the launcher hands over."""
+def run(
+    args: argparse.Namespace, world: World, decisions: Path | None, launch_argv: list[str]
+) -> None:
+    """The segments of this process: the one launched, then each one the launcher hands over,
+    with the launch's own flags (contract.next_segment_argv)."""
     marks: Marks = [("launch", IMPORTED_AT)]
     if world.size > 1:
         marks.append(("process group", time.time()))
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace, world: World, decisions: Path | None) -> None:
         argv = session.await_next(args.decisionTimeout)
         if argv is None:
             return
-        args = flags.parse_args(argv)
+        args = flags.parse_args(contract.next_segment_argv(launch_argv, argv))
         decisions = Path(args.decisionFile) if args.decisionFile else None
         marks = [("launch", time.time())]
 
@@ -194,7 +197,8 @@ def report_error(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = flags.parse_args(argv)  # exits 2 on bad flags
+    launch_argv = list(sys.argv[1:] if argv is None else argv)
+    args = flags.parse_args(launch_argv)  # exits 2 on bad flags
     with contextlib.ExitStack() as cleanup:  # closed after an error is reported
         try:
             world = World.join(args.decisionTimeout)
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 relay = RelayClient(args.relay, mirror)
                 cleanup.callback(relay.close)
                 decisions = mirror if decisions else None
-            run(args, world, decisions)
+            run(args, world, decisions, launch_argv)
         except (AppError, DataError, checkpoint.CheckpointError) as exc:
             report_error(str(exc))
             return 1

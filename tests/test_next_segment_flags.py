@@ -1,13 +1,8 @@
-"""The flags a BigDL app's reused process gives the next segment (applications/bigdl_app)."""
+"""The flags an app's reused process gives the next segment (contract.next_segment_argv)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "applications"))
-
-from bigdl_app.flags import next_segment_argv
+from pipetune.contract import next_segment_argv
 
 LAUNCH = [
     *("--trainSize", "600", "--seed", "0"),  # the app config's extras
