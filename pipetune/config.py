@@ -27,6 +27,7 @@ from pipetune.config_search import (
     parse_search,
 )
 from pipetune.config_telemetry import PowerConfig, StoreConfig, parse_power, parse_store
+from pipetune.engines.base import cores_value
 from pipetune.errors import ConfigError, Problem
 
 # The config layer's types, importable from here as well as from the section modules.
@@ -199,6 +200,8 @@ def _system_value(c: Checker, p: str, name: str, v: Any, app: AppConfig | None) 
         return None
     if app is not None and name in app.settings.system_parameters:
         return app.settings.system_value(c, p, name, v)
+    if app is None and name == "cores":  # an app that did not parse: what every engine needs
+        return None if cores_value(c, p, v) is None else str(v).strip()
     return str(v).strip()
 
 

@@ -2,8 +2,12 @@
 TorchDistributor launcher starting `processes` training processes over gloo, on this host
 (`local[...]`) or on a standalone cluster's executors (`spark://...`).
 
-    [taskset -c CPUS] PYTHON [LAUNCHER --processes N --master M] APP [extras] [system flags]
-        --cores T [hyperparameter flags] --epochs K --checkpoint DIR [--decisionFile F]
+    [taskset -c CPUS] PYTHON (APP | LAUNCHER --processes N --master M) [extras]
+        [system flags] --cores T [hyperparameter flags] --epochs K --checkpoint DIR
+        [--decisionFile F]
+
+(the launcher runs its app, `distributor.py` the script beside it, with the flags it does not
+take itself).
 
 `cores` is the job's CPUs on this host: a local job is launched held to the first of them
 (its widest live value, then placed at its setting at the first pause, as BigDL's local
@@ -103,10 +107,12 @@ def torch_launch_argv(env: TorchEnvironment, app: AppConfig, request: SegmentReq
     if torch.is_local and torch.pin_cores:
         argv += taskset_prefix(env.taskset, env.cpus, request.launched_as.get("cores"))
     argv.append(env.python)
-    if not torch.plain:
+    if torch.plain:
+        argv.append(str(app.script))
+    else:  # the launcher starts its app in each process, with the flags it does not take
         argv += [str(torch.launcher), "--processes", str(torch.processes)]
         argv += ["--master", torch.master]
-    return [*argv, str(app.script), *torch_app_flags(app, request)]
+    return argv + torch_app_flags(app, request)
 
 
 def torch_argv(env: TorchEnvironment, app: AppConfig, request: SegmentRequest) -> list[str]:

@@ -25,8 +25,8 @@ class TorchSettings(EngineSettings):
     backend = "torch"
     system_parameters = ("cores",)
 
-    # the TorchDistributor launcher (`LAUNCHER --processes N --master M APP_FLAGS...`); none:
-    # the app runs as one plain process
+    # the TorchDistributor launcher (`LAUNCHER --processes N --master M APP_FLAGS...`), which
+    # starts its app (`conf`) in each process; unused for one plain process
     launcher: Path | None = None
     processes: int = 1  # training processes (ranks), over gloo
     # the launcher's Spark master: local[N] runs the processes on this host (torchrun),
@@ -70,7 +70,7 @@ def parse(c: Checker, p: str, raw: dict[str, Any], base_dir: Path) -> TorchSetti
     pin_cores = c.boolean(f"{p}.pinCores", raw.get("pinCores", True), True)
     launcher = _launcher(c, p, raw.get("launcher"), base_dir)
     needs_launcher = processes > 1 or not master.startswith("local")
-    if needs_launcher and launcher is None and "launcher" not in raw:
+    if needs_launcher and raw.get("launcher") is None:
         c.problem(
             f"{p}.launcher",
             "the path of the TorchDistributor launcher (for processes > 1 or a cluster master)",
