@@ -1,6 +1,6 @@
 """PipeTune against its baselines on real runs, interleaved, several repetitions.
 
-    python bench/compare.py [--reps 3] [--case default-first|cores1-first]
+    python bench/compare.py [--reps 3] [--case default-first|cores1-first] [--engine torch]
 
 On one workload (the bundled LeNet-5, 8,000 samples, local Spark), with the same
 hyperparameter configurations (a 2-point grid: batch 128 and 256) and the same budget
@@ -24,6 +24,11 @@ Cases: `default-first` uses systemParameters cores ["2", "1"], memory ["2g", "1g
 shipped defaults: the default is the best setting); `cores1-first` makes cores=1 the default
 with cores the only system parameter (the default is poor, the better one is reachable live);
 `cores1-first-memory` adds memory ["2g", "1g"], a restart parameter.
+
+`--engine torch` runs the same cases on the PyTorch LeNet-5 (bigdl/config/lenet5_torch.json,
+one plain process, the same data), without memory: a Python process has no heap to size
+(pipetune/engines/torch.py). Its files are named after the case and the engine
+(compare-<case>-torch.md, bench/traces/compare-<case>-torch.csv.gz).
 """
 
 from __future__ import annotations
@@ -65,15 +70,42 @@ STRATEGIES = (
 )
 DEFAULT_STRATEGIES = STRATEGIES
 EPOCHS = 4
+# the bundled LeNet-5 on each engine: its app config, and what the report calls it
+ENGINES = {
+    "bigdl": ("lenet5.json", "BigDL, 8,000 augmented digits, local Spark"),
+    "torch": ("lenet5_torch.json", "PyTorch, 8,000 augmented digits, one Python process"),
+}
 
 
-def project(case: str) -> Path:
-    """A project dir with the bundled app (absolute script path) and one conf per variant."""
-    root = WORK / case
+def bench_name(case: str, engine: str) -> str:
+    """What a case's files are named after: the case, and the engine unless it is BigDL."""
+    return case if engine == "bigdl" else f"{case}-{engine}"
+
+
+def case_and_engine(name: str) -> tuple[str, str]:
+    """The case and the engine a bench name (`bench_name`) stands for."""
+    for engine in ENGINES:
+        if name.endswith(f"-{engine}") and name.removesuffix(f"-{engine}") in CASES:
+            return name.removesuffix(f"-{engine}"), engine
+    return name, "bigdl"
+
+
+def system_parameters(name: str) -> dict[str, list[str]]:
+    """The case's system parameters, less those the engine does not take (torch: memory)."""
+    case, engine = case_and_engine(name)
+    return {k: v for k, v in CASES[case].items() if engine == "bigdl" or k != "memory"}
+
+
+def project(bench: str) -> Path:
+    """A project dir with the bundled app (absolute script paths) and one conf per variant."""
+    root = WORK / bench
     shutil.rmtree(root, ignore_errors=True)
     (root / "bigdl" / "config").mkdir(parents=True)
-    app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
-    app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
+    app_file = ENGINES[case_and_engine(bench)[1]][0]
+    app = json.loads((ROOT / "bigdl" / "config" / app_file).read_text())
+    for key in ("conf", "launcher"):  # relative to the repository
+        if key in app:
+            app[key] = str(ROOT / app[key])
     app["extras"] = {k: v for k, v in app["extras"].items() if k != "dataPath"}
     (root / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app, indent=1))
     # restart.conf: every change of setting is a new process (no live switching), as before
@@ -87,7 +119,7 @@ def project(case: str) -> Path:
     for name, probing in variants.items():
         conf = {
             "bigdlConf": "bigdl/config/lenet5.json",
-            "systemParameters": CASES[case],
+            "systemParameters": system_parameters(bench),
             "hyperParameters": {
                 "batch_size": [128, 256],
                 "learning_rate": [0.05],
@@ -241,10 +273,11 @@ def markdown(case: str, summary: list[dict[str, Any]], rows: list[dict[str, Any]
     lines = [
         f"# PipeTune against its baselines, real runs ({case})",
         "",
-        f"LeNet-5 (BigDL, 8,000 augmented digits, local Spark), 2 trials × {EPOCHS} epochs, "
-        f"grid over batch 128/256; system parameters {json.dumps(CASES[case])} (first = "
-        f"default). {max(r['rep'] for r in rows) + 1} repetitions, strategies interleaved. "
-        f"Medians; ratios to v1 per repetition: median [min–max]. Energy: {', '.join(sources)}.",
+        f"LeNet-5 ({ENGINES[case_and_engine(case)[1]][1]}), 2 trials × {EPOCHS} epochs, "
+        f"grid over batch 128/256; system parameters {json.dumps(system_parameters(case))} "
+        f"(first = default). {max(r['rep'] for r in rows) + 1} repetitions, strategies "
+        "interleaved. Medians; ratios to v1 per repetition: median [min–max]. "
+        f"Energy: {', '.join(sources)}.",
         "",
         "| strategy | tuning s | vs v1 | training s | vs v1 | energy J | vs v1 | best acc. "
         "| Δacc vs v1 | oracle eff. | start-up share | processes / probed trial |",
@@ -382,6 +415,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--case", choices=sorted(CASES), default="default-first")
+    parser.add_argument("--engine", choices=sorted(ENGINES), default="bigdl")
     parser.add_argument(
         "--strategies",
         default=",".join(DEFAULT_STRATEGIES),
@@ -394,15 +428,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.report_only:
-        report_only(args.case)
+        report_only(bench_name(args.case, args.engine))
         return
     strategies = [s for s in args.strategies.split(",") if s]
     unknown = set(strategies) - set(STRATEGIES)
     if unknown or "v1" not in strategies:
         parser.error(f"strategies: from {', '.join(STRATEGIES)}, v1 included (the baseline)")
-    root = project(args.case)
+    name = bench_name(args.case, args.engine)
+    root = project(name)
     # v3: recorded with the job held to its cores, with the measured cost of a live switch
-    trace_path = TRACES / f"compare-{args.case}.csv.gz"
+    trace_path = TRACES / f"compare-{name}.csv.gz"
     if not trace_path.exists():  # the oracle's knowledge: every setting, both configurations
         subprocess.run(
             [
@@ -438,16 +473,16 @@ def main() -> None:
                 f"{r['energy_j']:8.0f} J  acc {r['best_accuracy']}  chosen {r['chosen']}",
                 flush=True,
             )
-            write_runs(args.case, rows)  # after every run: an interrupted bench keeps them
+            write_runs(name, rows)  # after every run: an interrupted bench keeps them
     summary = summarise(rows)
-    with open(OUT / f"compare-{args.case}.csv", "w", newline="") as f:
+    with open(OUT / f"compare-{name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)
-    text = markdown(args.case, summary, rows) + choices(args.case, rows)
+    text = markdown(name, summary, rows) + choices(name, rows)
     text += replay_parity(root, trace, summary)
-    (OUT / f"compare-{args.case}.md").write_text(text)
-    plot(args.case, summary, rows)
+    (OUT / f"compare-{name}.md").write_text(text)
+    plot(name, summary, rows)
     print(text)
 
 

@@ -1,11 +1,11 @@
-"""Load and validate `pipetune.conf` and the BigDL app config it names.
+"""Load and validate `pipetune.conf` and the app config it names.
 
 Validation runs before anything else and reports every problem at once, each with its JSON path,
 what was expected and what was found (`ConfigError`, exit status 2). Each section has its own
 module (`config_app`, `config_search`, `config_probing`, `config_telemetry`,
-`config_recognition`); this one reads the file, parses the system parameters and nodes, and
-assembles the `TuningConfig`. The config layer imports only `errors`, `records` and the
-probing objective.
+`config_recognition`; an engine's own app fields: `engines/`); this one reads the file, parses
+the system parameters and nodes, and assembles the `TuningConfig`. The config layer imports
+only `engines`, `errors`, `records` and the probing objective.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pipetune.config_search import (
     parse_search,
 )
 from pipetune.config_telemetry import PowerConfig, StoreConfig, parse_power, parse_store
+from pipetune.engines.base import cores_value
 from pipetune.errors import ConfigError, Problem
 
 # The config layer's types, importable from here as well as from the section modules.
@@ -39,8 +40,6 @@ __all__ = [
     "SearchConfig",
     "normalise_memory",
 ]
-
-SPARK_SYSTEM_PARAMETERS = ("cores", "memory")
 
 _TOP_KEYS = {
     "bigdlConf",
@@ -159,12 +158,6 @@ def check_mode(config: TuningConfig, mode: str) -> None:
         )
 
 
-def executor_layout(cores: int, num_executors: int) -> tuple[int, int]:
-    """(executors, cores per executor) for `cores` total cores on a standalone cluster."""
-    executors = max(1, min(num_executors, cores))
-    return executors, cores // executors
-
-
 # --------------------------------------------------------------------------- sections
 
 
@@ -178,18 +171,16 @@ def _parse_system(c: Checker, raw: Any, app: AppConfig | None) -> tuple[SystemPa
         if not isinstance(values, list) or not values:
             c.problem(p, "a non-empty list of values (the first is the default)", show(values))
             continue
-        if (
-            app is not None
-            and name not in SPARK_SYSTEM_PARAMETERS
-            and name not in app.system_parameter_flags
-        ):
-            c.problem(
-                p,
-                f"a Spark parameter {list(SPARK_SYSTEM_PARAMETERS)} or one mapped in the app's "
-                "systemParameterFlags",
-                f'"{name}"',
-            )
-            continue
+        if app is not None:
+            engine = app.settings
+            if name not in engine.system_parameters and name not in app.system_parameter_flags:
+                c.problem(
+                    p,
+                    f"a parameter of the {engine.engine} engine {list(engine.system_parameters)} "
+                    "or one mapped in the app's systemParameterFlags",
+                    f'"{name}"',
+                )
+                continue
         clean: list[str] = []
         for i, v in enumerate(values):
             item = _system_value(c, f"{p}[{i}]", name, v, app)
@@ -203,31 +194,15 @@ def _parse_system(c: Checker, raw: Any, app: AppConfig | None) -> tuple[SystemPa
 
 
 def _system_value(c: Checker, p: str, name: str, v: Any, app: AppConfig | None) -> str | None:
+    """A value checked by the engine that takes the parameter; an app flag's as written."""
     if isinstance(v, bool) or not isinstance(v, (str, int, float)):
         c.problem(p, "a string or a number", show(v))
         return None
-    text = str(v).strip()
-    if name == "cores":
-        if not text.isdigit() or int(text) < 1:
-            c.problem(p, "a whole number of cores ≥ 1", show(v))
-            return None
-        if app is not None and not app.is_local:
-            executors, per = executor_layout(int(text), app.num_executors)
-            if executors * per != int(text):
-                c.problem(
-                    p,
-                    f"a core count divisible among {executors} executors (num_executors)",
-                    show(v),
-                )
-                return None
-        return text
-    if name == "memory":
-        try:
-            return normalise_memory(text)
-        except ValueError:
-            c.problem(p, 'a memory size such as "2g", "512m" or a number of GB', show(v))
-            return None
-    return text
+    if app is not None and name in app.settings.system_parameters:
+        return app.settings.system_value(c, p, name, v)
+    if app is None and name == "cores":  # an app that did not parse: what every engine needs
+        return None if cores_value(c, p, v) is None else str(v).strip()
+    return str(v).strip()
 
 
 def _parse_nodes(c: Checker, raw: Any) -> tuple[str, ...]:

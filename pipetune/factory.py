@@ -106,8 +106,9 @@ STORES: dict[StoreKind, Callable[[StoreConfig], Store]] = {
 
 
 def build_backend(config: TuningConfig, energy: EnergySource) -> Backend[Any]:
-    """The live backend, from the registry (backends/registry.py): spark-submit of the app,
-    the only live engine so far."""
+    """The live backend of the app config's engine, from the registry
+    (backends/registry.py): spark-submit for BigDL, the torch backend for torch."""
     from pipetune.backends import registry
 
-    return registry.build("spark-submit", registry.BackendInputs(config=config, energy=energy))
+    inputs = registry.BackendInputs(config=config, energy=energy)
+    return registry.build(config.app.settings.backend, inputs)

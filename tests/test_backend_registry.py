@@ -16,7 +16,7 @@ SETTING = SystemSetting.of({"cores": 2})
 
 
 def test_every_backend_is_registered_by_name() -> None:
-    assert sorted(registry.BACKENDS) == ["replay", "spark-submit"]
+    assert sorted(registry.BACKENDS) == ["replay", "spark-submit", "torch"]
 
 
 def test_an_unknown_backend_is_a_config_error_that_names_the_known_ones() -> None:
@@ -24,7 +24,7 @@ def test_an_unknown_backend_is_a_config_error_that_names_the_known_ones() -> Non
         registry.build("torch-on-the-moon", BackendInputs())
     [problem] = info.value.problems
     assert problem.path == "backend" and problem.found == "'torch-on-the-moon'"
-    assert problem.expected == "one of replay, spark-submit"
+    assert problem.expected == "one of replay, spark-submit, torch"
 
 
 def test_a_builder_says_what_it_was_not_given() -> None:
@@ -32,6 +32,8 @@ def test_a_builder_says_what_it_was_not_given() -> None:
         registry.build("replay", BackendInputs())
     with pytest.raises(ValueError, match="spark-submit backend is built from a tuning config"):
         registry.build("spark-submit", BackendInputs())
+    with pytest.raises(ValueError, match="torch backend is built from a tuning config"):
+        registry.build("torch", BackendInputs())
 
 
 def test_the_replay_is_built_from_its_trace_and_options() -> None:

@@ -7,10 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from pipetune.cli import main
-from pipetune.config import check_mode, executor_layout, load_config, normalise_memory
+from pipetune.config import check_mode, load_config, normalise_memory
 from pipetune.config_probing import ProbeWindow, ProbingStrategy, RestartProbes, SwitchRule
 from pipetune.config_search import Sampler
 from pipetune.config_telemetry import MeterKind, StoreKind
+from pipetune.engines.bigdl import executor_layout
 from pipetune.errors import ConfigError
 from tests.conftest import write_project
 

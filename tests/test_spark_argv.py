@@ -5,11 +5,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipetune.backends.spark import pinned, spark_submit_argv
-from pipetune.config import load_config
+from pipetune.config import AppConfig, load_config
 from pipetune.records import Role, SegmentRequest, SystemSetting
 from pipetune.spark_env import SparkEnvironment
 from tests.conftest import write_project
@@ -116,10 +117,15 @@ def test_a_local_job_is_held_to_its_cores(tmp_path: Path) -> None:
         ("4", env, cfg.app),
         ("8", env, cfg.app),
         ("1", dataclasses.replace(env, taskset=None), cfg.app),
-        ("1", env, dataclasses.replace(cfg.app, pin_cores=False)),
+        ("1", env, replace_spark(cfg.app, pin_cores=False)),
     ]:
         argv = spark_submit_argv(e, app, request(SystemSetting.of({"cores": cores})))
         assert argv[0] == "/spark/bin/spark-submit", (cores, argv[:3])
+
+
+def replace_spark(app: AppConfig, **changes: Any) -> AppConfig:
+    """The app config with some of its BigDL settings changed."""
+    return dataclasses.replace(app, settings=dataclasses.replace(app.spark, **changes))
 
 
 def test_a_standalone_job_is_never_pinned(tmp_path: Path) -> None:

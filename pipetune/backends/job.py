@@ -1,10 +1,11 @@
-"""A running spark-submit of the app: launched under the lifeline, read line by line, handed
-its next segment while it is idle, and retired at the end (pipetune/contract.py, "Reuse").
+"""A launched process of the app (spark-submit, or a Python process): run under the
+lifeline, read line by line, handed its next segment while it is idle, and retired at the end
+(pipetune/contract.py, "Reuse"). Nothing here depends on the engine.
 
-A process is reusable by a segment whose launch (`key`: the spark-submit options, the app
-script, its extras and its system-parameter flags) is the same as its own: the segment's own
-part (hyperparameters and the standard flags) goes to the idle process in its next file.
-Each segment it runs is a `SparkJob`: what the lifecycle (backends/base.py) drives.
+A process is reusable by a segment whose launch (`key`: the engine's options, the app script,
+its extras and its system-parameter flags) is the same as its own: the segment's app flags go
+to the idle process in its next file. Each segment it runs is a `ContractJob`: what the
+lifecycle (backends/base.py) drives.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from pipetune import contract, lifeline
 from pipetune.backends.base import Job
-from pipetune.backends.live import LiveSettings
 from pipetune.contract import parse_event
 from pipetune.errors import SegmentFailed
 from pipetune.records import SystemSetting
@@ -29,11 +29,28 @@ from pipetune.records import SystemSetting
 # Each process runs under pipetune/lifeline.py, which stops the job's process group when this
 # process ends, so that a crashed tuner leaves no job training on.
 LIFELINE = [sys.executable, "-I", str(Path(lifeline.__file__))]
-RETIRE_TIMEOUT_S = 30.0  # to stop its Spark context and exit, before it is killed
+RETIRE_TIMEOUT_S = 30.0  # to let go of what it holds (a Spark context) and exit, or be killed
+
+
+class LivePart(Protocol):
+    """What a live setting means for one engine's jobs (backends/live.py for Spark,
+    backends/torch_backend.py for torch): the app's values, the CPUs of the processes."""
+
+    def app_values(self, setting: SystemSetting) -> dict[str, Any]:
+        """The live values the app applies itself (contract.Decision.live)."""
+
+    def expected_echo(self, setting: SystemSetting) -> dict[str, Any]:
+        """What the app must say is in force at `setting` (its `system`)."""
+
+    def place(self, job: str, setting: SystemSetting, root_pid: int, app_id: str) -> str:
+        """Move the job's processes to the CPUs of `setting`; what was done, for the log."""
+
+    def release(self, job: str) -> None:
+        """Undo the job's placements."""
 
 
 class JobProcess:
-    """One spark-submit process, and the segments it has run."""
+    """One launched process of the app, and the segments it has run."""
 
     def __init__(
         self,
@@ -48,7 +65,7 @@ class JobProcess:
         self.cds_dump = cds_dump  # the class-data-sharing archive it writes at its exit
         self.segments = 0  # run to their `idle`
         self.placed = False  # moved to other CPUs than its launch's (backends/live.py)
-        self.app_id = ""  # Spark's, from the app's `start`
+        self.app_id = ""  # the application's, from the app's `start`
 
     @classmethod
     def launch(
@@ -87,7 +104,9 @@ class JobProcess:
         return self.next_path is not None and self.key == key and self.alive()
 
     def hand_over(self, app_argv: list[str]) -> None:
-        """Give the idle process its next segment (the app flags after the script)."""
+        """Give the idle process its next segment: every app flag after the script (the
+        launch's extras and system-parameter flags, which the key says are the same, then
+        the segment's own), parsed there as at a launch."""
         assert self.next_path is not None
         handover = contract.Next(self.segments, tuple(app_argv), time.time())
         contract.write_next(self.next_path, handover)
@@ -130,15 +149,20 @@ class JobProcess:
                 return
 
 
-class SparkJob(Job):
-    """One segment in a spark-submit process: its output into the segment's log and read as
-    events, its live settings placed on the process's CPUs (backends/live.py), its decisions
-    written to the decision file."""
-
-    command = "spark-submit"
+class ContractJob(Job):
+    """One segment in a launched process of the app: its output into the segment's log and
+    read as events (pipetune/contract.py), its live settings placed on the process's CPUs
+    (the engine's `LivePart`), its decisions written to the decision file."""
 
     def __init__(
-        self, process: JobProcess, log: IO[str], live: LiveSettings, trial: str, decisions: Path
+        self,
+        process: JobProcess,
+        log: IO[str],
+        live: LivePart,
+        trial: str,
+        decisions: Path,
+        flags: dict[str, str],
+        command: str,
     ) -> None:
         self.process = process
         self.log = log
@@ -146,7 +170,8 @@ class SparkJob(Job):
         self.decisions = decisions
         self.name = f"{trial}-{process.pid}"  # its placement's name (backends/live.py)
         self.reused = process.segments
-        self.flags = live.app.hyperparameter_flags
+        self.flags = flags  # hyperparameter → the app flag it is echoed under
+        self.command = command  # names it in errors: "spark-submit exited with status 1"
         self._tail: deque[str] = deque(maxlen=40)
 
     @property
@@ -164,7 +189,7 @@ class SparkJob(Job):
     def events(self) -> Iterator[dict[str, Any]]:
         stdout = self.process.proc.stdout
         if stdout is None:
-            raise SegmentFailed("spark-submit has no output pipe", "")
+            raise SegmentFailed(f"{self.command} has no output pipe", "")
         for line in stdout:
             self.log.write(line)
             self._tail.append(line)

@@ -153,8 +153,10 @@ class SegmentRun:
         decision = Decision(self.setting, self.role, self.request.decide_after)
         if not self._put_in_force(self.setting, initial=True):
             decision = Decision(None, why=self.stint_error or "")
-        self._answer(epoch, iteration, decision)
+        # the profiler is attached before the app may go on: attaching takes a while, and a
+        # short first epoch (torch's last a fraction of a second) would be over before it
         self._begin_profile()
+        self._answer(epoch, iteration, decision)
 
     def _put_in_force(self, setting: SystemSetting, initial: bool) -> bool:
         """The OS part (CPUs), before the app is told its part; False if it cannot be."""

@@ -1,4 +1,5 @@
-"""What a live setting means for a running Spark job, and how it is put in force.
+"""What a live setting means for a running Spark job, and how it is put in force (the local
+tree's placement and the app's live flags are shared with the torch engine).
 
 A setting reaches a running job in two parts: the app's part (its engine core count, or an
 app flag it declares live), sent in the decision at a pause, and the operating system's part,
@@ -15,7 +16,8 @@ from typing import Any
 
 import psutil
 
-from pipetune.config import AppConfig, executor_layout
+from pipetune.config import AppConfig
+from pipetune.engines.bigdl import executor_layout
 from pipetune.placement import PlacementError, Placer, executor_cpus, first_cpus
 from pipetune.placement_agents import AgentClient
 from pipetune.records import SystemSetting
@@ -27,28 +29,28 @@ class LiveSettings:
 
     def __init__(self, app: AppConfig, cpus: tuple[int, ...], placer: Placer | None) -> None:
         self.app = app
+        self.spark = app.spark
         self.cpus = cpus
-        self.placer = placer if (app.pin_cores and cpus) else None
+        self.placer = placer if (self.spark.pin_cores and cpus) else None
         # executors on the other hosts of a cluster: placed by the agent each one runs
         # (monitoring/placement_agent.py)
-        self.agents = [AgentClient(a) for a in app.placement_agents] if self.placer else []
+        agents = self.spark.placement_agents
+        self.agents = [AgentClient(a) for a in agents] if self.placer else []
 
     def app_values(self, setting: SystemSetting) -> dict[str, Any]:
         """The live values the app applies itself (contract.Decision.live)."""
-        values: dict[str, Any] = {}
-        for name, value in setting.items:
-            if name == "cores":
-                values["cores"] = self.engine_cores(int(value))
-            elif name in self.app.live_parameters:
-                values[self.app.system_parameter_flags[name]] = value
+        values = live_flag_values(self.app, setting)
+        cores = setting.get("cores")
+        if cores is not None:
+            values["cores"] = self.engine_cores(int(cores))
         return values
 
     def engine_cores(self, cores: int) -> int:
         """BigDL's core number per node: all of them locally, a share per executor on a
         cluster (`cores` is the application's total there)."""
-        if self.app.is_local:
+        if self.spark.is_local:
             return cores
-        return executor_layout(cores, self.app.num_executors)[1]
+        return executor_layout(cores, self.spark.num_executors)[1]
 
     def expected_echo(self, setting: SystemSetting) -> dict[str, Any]:
         """What the app must say is in force at `setting` (the driver's CPUs only locally)."""
@@ -56,7 +58,7 @@ class LiveSettings:
         if cores is None:
             return {}
         expected: dict[str, Any] = {"cores": self.engine_cores(int(cores))}
-        if self.app.is_local and self.placer is not None:
+        if self.spark.is_local and self.placer is not None:
             expected["cpus"] = list(first_cpus(self.cpus, int(cores)))
         return expected
 
@@ -65,11 +67,8 @@ class LiveSettings:
         cores = setting.get("cores")
         if self.placer is None or cores is None:
             return "no placement (pinCores off, or no cores parameter)"
-        if self.app.is_local:
-            pids = job_tree(root_pid)
-            cpus = first_cpus(self.cpus, int(cores))
-            self.placer.place(job, pids, cpus)
-            return f"{len(pids)} process(es) on CPUs {list(cpus)} ({self.placer.name})"
+        if self.spark.is_local:
+            return place_tree(self.placer, job, root_pid, first_cpus(self.cpus, int(cores)))
         per = self.engine_cores(int(cores))
         groups = executor_groups(app_id)
         for i, pids in enumerate(groups):
@@ -83,13 +82,29 @@ class LiveSettings:
     def release(self, job: str) -> None:
         if self.placer is not None:
             self.placer.release(job)
-            for i in range(max(1, self.app.num_executors)):
+            for i in range(max(1, self.spark.num_executors)):
                 self.placer.release(f"{job}-e{i}")
         for agent in self.agents:
             try:
                 agent.release(job)
             except PlacementError:
                 continue  # the job has ended anyway; the agent's empty cpusets are stale
+
+
+def live_flag_values(app: AppConfig, setting: SystemSetting) -> dict[str, Any]:
+    """The app flags of `setting` the app takes live (its `liveParameters`), by flag name."""
+    return {
+        app.system_parameter_flags[name]: value
+        for name, value in setting.items
+        if name in app.live_parameters
+    }
+
+
+def place_tree(placer: Placer, job: str, root_pid: int, cpus: tuple[int, ...]) -> str:
+    """Hold a local job's whole process tree to `cpus`; what was done, for the log."""
+    pids = job_tree(root_pid)
+    placer.place(job, pids, cpus)
+    return f"{len(pids)} process(es) on CPUs {list(cpus)} ({placer.name})"
 
 
 def job_tree(root_pid: int) -> list[int]:

@@ -51,6 +51,22 @@ def spark_submit(inputs: BackendInputs) -> Backend[Any]:
     return SparkSubmitBackend(config.app, discover(), energy, config.base_dir, profiler, placer)
 
 
+def torch_process(inputs: BackendInputs) -> Backend[Any]:
+    """A PyTorch app as a plain process or through its TorchDistributor launcher, measured
+    and placed as spark-submit's jobs are."""
+    from pipetune.backends.torch_backend import TorchBackend, discover_torch
+    from pipetune.placement import detect_placer, remove_stale_groups
+    from pipetune.telemetry.profiler import ProfilerSetup
+
+    config = _given(inputs.config, "a tuning config", "torch")
+    energy = _given(inputs.energy, "an energy source", "torch")
+    env = discover_torch(config.app)
+    profiler = ProfilerSetup.detect()
+    placer, _ = detect_placer()
+    remove_stale_groups()
+    return TorchBackend(config.app, env, energy, config.base_dir, profiler, placer)
+
+
 def replay(inputs: BackendInputs) -> Backend[Any]:
     """Segments answered from a recorded (or synthetic) trace of one workload."""
     from pipetune.replay.backend import ReplayBackend
@@ -63,6 +79,7 @@ Builder = Callable[[BackendInputs], "Backend[Any]"]
 
 BACKENDS: dict[str, Builder] = {
     "spark-submit": spark_submit,
+    "torch": torch_process,
     "replay": replay,
 }
 

@@ -61,5 +61,6 @@ def describe_plan(config: TuningConfig, mode: Mode) -> list[str]:
             )
     if mode is Mode.ORACLE:
         lines.append("oracle: each trial runs at its configuration's best setting in the trace")
-    lines.append(f"app {config.app.name}: {config.app.script} on {config.app.master}")
+    app = config.app
+    lines.append(f"app {app.name} ({app.engine}): {app.script}, {app.settings.describe()}")
     return lines
