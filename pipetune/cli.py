@@ -104,7 +104,7 @@ def _tune(
     oracle_trace: str | None = None,
 ) -> None:
     from pipetune.config import check_mode, load_config
-    from pipetune.probing.describe import describe_plan
+    from pipetune.describe import describe_plan
     from pipetune.progress import Progress
     from pipetune.tuner import new_run_dir
 
