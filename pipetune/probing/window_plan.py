@@ -211,7 +211,8 @@ def choice(
         return best.setting, f"{best.setting} beats the default by {lead:.0%}"
     se = math.sqrt(sum(p.log_se**2 for p in paces if p is not None))
     needed = NormalDist().inv_cdf(confidence) * se
-    sure = f"{confidence:.0%} sure needs a lead above {math.expm1(needed):.0%}"
+    # in the same terms as `lead` (time saved): 1 - exp(-needed)
+    sure = f"{confidence:.0%} sure needs a lead above {-math.expm1(-needed):.0%}"
     if -math.log1p(-lead) <= needed:
         return default, (
             f"{best.setting} leads the default by {lead:.0%}, too little to tell them apart "
