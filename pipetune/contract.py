@@ -1,46 +1,30 @@
 """The app protocol, in one place: what a training app and the tuner say to each other.
 
-Standard library only, so that an app imports it without pulling in the tuner (the bundled
-apps do: `from pipetune import contract`). docs/APPS.md walks through writing an app.
+Standard library only: an app imports it without the tuner (`from pipetune import contract`).
 
-**Flags** the launcher adds after the app's own: `--epochs K --checkpoint DIR`, and, for a
-process whose setting may change while it runs, `--decisionFile F` (`standard_flags`).
+**Flags** after the app's own: `--epochs K --checkpoint DIR [--decisionFile F]`.
 
 **Events**: one line per event on stdout, `[pipetune] {json}`, flushed at once:
 
-    start   once the app is ready to train (Spark up, data cached, model built or restored);
-            optionally `startup`: {"python_at": unix time its Python started, "phases_s":
-            {phase: seconds}} (e.g. "spark context", "data", "model"), so the launcher can
-            split the start-up into launch, those phases and the rest
-    pause   waiting for a decision in F: right after `start`, then when the last decision said
-    epoch   after each epoch and its validation; echoes the hyperparameters as parsed and the
-            system setting in force (`system`: engine cores, CPUs it may run on)
-    window  after a window of iterations a decision asked for (`iterations`), just before
-            its pause: each iteration's seconds and the setting in force
+    start   once the app is ready to train; optionally `startup` (when its Python started,
+            its own start-up phases in seconds)
+    pause   waiting for a decision in F: after `start`, then when the last decision said
+    epoch   after each epoch: the hyperparameters as parsed, the setting in force (`system`)
+    window  before the pause after a window of iterations: their seconds, the setting
     refused a decision's setting cannot be applied here; the app then saves and ends
     end     the checkpoint is saved (optionally `save_s`: how long saving it took)
-    idle    after `end`, in a process the launcher may reuse: free for the next segment
+    idle    after `end`, in a process the launcher may reuse
     error   a failure, with a message for the user
 
-**Decisions** (`Decision`, written atomically to F by the launcher): go on or stop; the live
-part of the setting to apply before the next epoch (e.g. `{"cores": 1}`); and when to pause
-again: after `iterations` training iterations (a window, which may end inside an epoch; the
-epoch then goes on from there after the pause, with its accounting unchanged), else after
-`pause_after` epochs (0: run to the end of the segment without pausing). A pause is named by
-the epochs done and the iterations done in all (`iteration`), and its decision echoes both.
-An app that can pause inside an epoch says so in its `start` event (`"windows": true`); to one
-that cannot, the launcher never sends `iterations`.
+**Decisions** (`Decision`, written atomically to F by the launcher): go on or stop, the live
+part of the setting to apply first (`{"cores": 1}`), and when to pause again: after
+`iterations` (a window, which may end inside an epoch) or `pause_after` epochs.
 
-**Reuse** (optional): when the launcher may run the next segment in the same process, it
-names a file in the environment (`PIPETUNE_NEXT_FILE`). An app that can take another segment
-says so in its `start` event (`"reuse": true`); after its `end` it emits `idle` and waits for
-a `Next` in that file: the app flags of the next segment (its hyperparameters and standard
-flags, parsed as at a launch) or the word to exit. Everything of a segment is built afresh
-(model, optimizer, seeds, checkpoint); only what the flags do not change is kept (the Spark
-context, and data made from the same inputs). An app that ignores the variable just ends.
+**Reuse** (optional, `PIPETUNE_NEXT_FILE`): after `end` an app that said `"reuse": true`
+emits `idle` and waits for a `Next`: the next segment's flags, or the word to exit.
 
-**Checkpoint**: DIR holds `meta.json` (`epochs_done`, `hyperparameters`, the app's own
-fields) written last, DIR swapped in with renames, so a reader sees a whole checkpoint or none.
+**Checkpoint**: DIR holds `meta.json` written last, DIR swapped in with renames.
+docs/APPS.md says each of these in full.
 """
 
 from __future__ import annotations
@@ -301,12 +285,9 @@ class Next:
     def from_json(cls, text: str) -> Next:
         raw = json.loads(text)
         argv = raw.get("argv") if isinstance(raw, dict) else None
-        if (
-            not isinstance(raw, dict)
-            or not isinstance(raw.get("serial"), int)
-            or not isinstance(argv, list)
-            or not all(isinstance(a, str) for a in argv)
-        ):
+        if not isinstance(raw, dict) or not isinstance(raw.get("serial"), int):
+            raise ValueError(f"not a handover: {text[:120]}")
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
             raise ValueError(f"not a handover: {text[:120]}")
         sent_at = raw.get("sent_at")
         return cls(raw["serial"], tuple(argv), float(sent_at) if sent_at else 0.0)
@@ -380,20 +361,13 @@ def standard_flags(
     return argv
 
 
-# The standard flags: each segment brings its own, and none of them carries over.
-SEGMENT_FLAGS = ("--epochs", "--checkpoint", "--decisionFile", "--decisionTimeout")
+SEGMENT_FLAGS = ("--epochs", "--checkpoint", "--decisionFile", "--decisionTimeout")  # per segment
 
 
 def next_segment_argv(launch_argv: list[str], handed_over: list[str]) -> list[str]:
-    """The flags of a segment handed over to an idle process (`Next`): the launch's, less
-    the standard ones, then the handover's (hyperparameters and standard flags), which win
-    where both name a flag (argparse keeps the last).
-
-    The launcher hands over only a segment's hyperparameters and standard flags: the rest of
-    the launch's command line (the app config's extras, system-parameter flags) is the same
-    for every segment a process runs, since only a segment launched alike is handed over.
-    Parsing the handover alone would silently put those flags back at their defaults.
-    """
+    """The flags of a segment handed over (`Next`): the launch's less the standard ones, then
+    the handover's, which win (argparse keeps the last). A launcher that sends only the
+    segment's own flags would otherwise put the launch's extras back at their defaults."""
     kept, skip = [], False
     for arg in launch_argv:
         if skip:
