@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from pipetune.backends.torch_backend import TorchBackend, discover_torch
@@ -175,6 +176,14 @@ def test_killed_run_resumes_and_finishes_every_trial_exactly_once(tmp_path: Path
     assert json.loads(meta.read_text())["epochs_done"] == 4
 
 
+def command_line(proc: psutil.Process) -> list[str]:
+    """A process's command line; none for one that ended (or is a zombie) meanwhile."""
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
+
+
 def test_a_trial_of_two_processes_on_a_standalone_cluster(tmp_path: Path) -> None:
     """TorchDistributor with local_mode=False: two ranks over gloo under the cluster's
     executor; the energy estimate and the profile cover them (found by the app's id)."""
@@ -196,7 +205,7 @@ def test_a_trial_of_two_processes_on_a_standalone_cluster(tmp_path: Path) -> Non
 
         def on_epoch(report: EpochReport, setting: SystemSetting, role: Role) -> None:
             app_id = start_event(tmp_path)["app_id"]
-            under = [" ".join(p.cmdline()) for p in executor_processes(app_id)]
+            under = [" ".join(command_line(p)) for p in executor_processes(app_id)]
             # a rank runs the script; pyspark's wrapper and torchrun are modules (-m) naming it
             ranks.append(sum("lenet5_torch.py" in c and " -m " not in c for c in under))
 
