@@ -1,16 +1,19 @@
 """Recognition benchmark: real profiles of clearly different jobs, evaluated on held-out runs.
 
-    python bench/recognition.py record   # real BigDL runs: profiles of each job (several runs)
-    python bench/recognition.py evaluate # leave-one-run-out recognition, false hits, latency
+    python bench/recognition.py record   # the three bundled workloads (recognition_workloads.py)
+    python bench/recognition.py evaluate # their held-out recognition -> recognition.md
+    python bench/recognition.py record-batches   # LeNet-5 at four batch sizes (below)
+    python bench/recognition.py evaluate-batches # -> recognition-batches.md
     python bench/recognition.py savings [REPS]  # a job run twice: probed vs recognised trials
     python bench/recognition.py savings-report [REPS]  # its table again, from the runs kept
 
 Jobs are the bundled LeNet-5 at very different batch sizes (the training loop's shape changes
-with it). `record` runs `pipetune --mode v1` with one-epoch trials, so each trial is one
-profiled epoch; profiles come from each run's summary.json. `evaluate` trains the recognizer on
-every run but one of each known job, then looks up the held-out run (must hit its own job's
-cluster) and every run of the never-seen job (must be unknown), rotating the held-out run.
-Results go to bench/results/recognition.md and .csv.
+with it). `record-batches` runs `pipetune --mode v1` with one-epoch trials, so each trial is
+one profiled epoch; profiles come from each run's summary.json. `evaluate-batches` trains the
+recognizer on every run but one of each known job, then looks up the held-out run (must hit
+its own job's cluster) and every run of the never-seen job (must be unknown), rotating the
+held-out run.
+Results go to bench/results/recognition-batches.md and .csv.
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ def evaluate() -> None:
     wrong_job = sum(r["hit"] and not r["own_job"] for r in recurring)
     median_us = statistics.median(latencies) * 1e6
     OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "recognition.csv", "w", newline="") as f:
+    with open(OUT / "recognition-batches.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -172,7 +175,7 @@ def evaluate() -> None:
         f"| look-up latency (median of {len(latencies)}) | {median_us:.0f} µs |",
     ]
     report += small_models(known, unseen)
-    (OUT / "recognition.md").write_text("\n".join(report) + "\n")
+    (OUT / "recognition-batches.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))
 
 
@@ -313,4 +316,11 @@ if __name__ == "__main__":
     elif command == "savings-report":
         savings_report(int(sys.argv[2]) if len(sys.argv) > 2 else 2)
     else:
-        {"record": record, "evaluate": evaluate}[command]()
+        import recognition_workloads
+
+        {
+            "record": recognition_workloads.record,
+            "evaluate": recognition_workloads.evaluate,
+            "record-batches": record,
+            "evaluate-batches": evaluate,
+        }[command]()
