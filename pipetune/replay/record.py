@@ -22,15 +22,12 @@ segment is reported and left out; the trace then lacks that group.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from pipetune.backends.base import Backend
 from pipetune.config import TuningConfig
@@ -45,14 +42,14 @@ from pipetune.records import (
     SegmentResult,
     SystemSetting,
 )
+from pipetune.replay.record_file import Recording, recorded
 from pipetune.replay.record_reuse import (
-    ReuseFigures,
     ReuseMeasurement,
     host_indices,
     measure_reuse,
     reused_request,
 )
-from pipetune.replay.trace import COLUMNS, Trace, canonical_config
+from pipetune.replay.trace import Trace, canonical_config
 from pipetune.search import HyperparameterSearch
 
 
@@ -81,44 +78,6 @@ def grid_plan(config: TuningConfig, count: int | None = None) -> GridPlan:
     return GridPlan(configs, settings, config.search.epochs)
 
 
-@dataclass
-class _Recording:
-    """The trace being recorded: the file's rows and this recording's, the workload's profile
-    and reuse figures (by setting label), and the trace last written."""
-
-    out: Path
-    workload: str
-    rows: list[dict[str, Any]]
-    profile: str | None = None
-    reuse: dict[str, ReuseFigures] = field(default_factory=dict)
-    trace: Trace | None = None
-
-    def groups(self) -> set[tuple[str, str]]:
-        """The workload's recorded (config, setting) groups."""
-        return {(r["config"], r["setting"]) for r in self.rows if r["workload"] == self.workload}
-
-    def epoch1_wall_s(self, config: str, label: str) -> float | None:
-        """The wall time of epoch 1 of a recorded group of the workload (None: none)."""
-        wanted = (self.workload, config, label, 1)
-        for r in self.rows:
-            if (r["workload"], r["config"], r["setting"], r["epoch"]) == wanted:
-                return float(r["duration_s"]) + float(r["eval_s"])
-        return None
-
-    def write(self) -> None:
-        """Every epoch-1 row of the workload carries its profile (one, identical: the format),
-        and every row of it its setting's reuse figures (null where not measured)."""
-        for row in self.rows:
-            if row["workload"] == self.workload:
-                row["profile"] = self.profile if row["epoch"] == 1 else None
-                figures = self.reuse.get(row["setting"])
-                row["reuse_startup_s"] = figures.startup_s if figures else None
-                row["reuse_epoch1_ratio"] = figures.epoch1_ratio if figures else None
-        self.trace = Trace(pd.DataFrame(self.rows, columns=list(COLUMNS)))
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.trace.save(self.out)
-
-
 def record_trace(
     config: TuningConfig,
     backend: Backend,
@@ -136,7 +95,7 @@ def record_trace(
     process; `reuse_backend`, when given, keeps a process idle for the next segment, and
     measures reuse at each setting (see the module doc)."""
     plan = plan or grid_plan(config, count)
-    rec = _recorded(out, workload, plan, say)
+    rec = recorded(out, workload, plan.groups, say)
     done = rec.groups()
     todo = [
         (c, s)
@@ -145,25 +104,25 @@ def record_trace(
         if (canonical_config(c), s.label()) not in done
     ]
     measuring = _ReuseSteps(reuse_backend, plan, rec, work_dir, say)
-    hosts = measuring.hosts([s for _, s in todo])
+    measuring.plan_hosts([s for _, s in todo])
     live = ",".join(sorted(live_parameters(config)))
     for index, (hyperparameters, setting) in enumerate(todo):
         key, number = canonical_config(hyperparameters), len(done) + index
-        host = index in hosts
+        host = measuring.host(index)  # its backend, when this group is a host
         then = ", then one in its idle process" if host else ""
         say(f"[{index + 1}/{len(todo)}] {key} at {setting.label()}: {plan.epochs} epoch(s){then}")
         group_dir = work_dir / f"group-{number:03d}"
         first = rec.profile is None and setting == plan.settings[0]
         request = _group_request(plan, hyperparameters, setting, number, group_dir, profile=first)
-        result = _run_group(reuse_backend if host and reuse_backend else backend, request, say)
+        result = _run_group(host or backend, request, say)
         if result is None:
             continue
         measured = result.stints[0].profile if result.stints else None
         if rec.profile is None and measured:
             rec.profile = json.dumps(measured, sort_keys=True, separators=(",", ":"))
         rows = group_rows(workload, key, setting, result, live=live)
-        if host:
-            rows = measuring.after_host(rows, hyperparameters, setting, number)
+        if host is not None:
+            rows = measuring.after_host(host, rows, hyperparameters, setting, number)
         rec.rows.extend(rows)
         rec.write()
         epochs = ", ".join(f"{e.duration_s:.1f}" for e in result.epochs)
@@ -183,7 +142,7 @@ class _ReuseSteps:
         self,
         backend: Backend | None,
         plan: GridPlan,
-        rec: _Recording,
+        rec: Recording,
         work_dir: Path,
         say: Callable[[str], None],
     ) -> None:
@@ -194,13 +153,21 @@ class _ReuseSteps:
         self.say = say
         self.tried: set[str] = set()  # settings measured, or that failed, in this recording
         self.supported = True  # False once the app ran a handed-over segment in a new process
+        self._hosts: set[int] = set()
 
-    def hosts(self, settings: list[SystemSetting]) -> set[int]:
+    def plan_hosts(self, settings: list[SystemSetting]) -> None:
         """Which of the groups to record (their settings, in order) are hosts."""
-        return set() if self.backend is None else host_indices(settings, set(self.rec.reuse))
+        if self.backend is not None:
+            self._hosts = host_indices(settings, set(self.rec.reuse))
+
+    def host(self, index: int) -> Backend | None:
+        """The backend that keeps processes idle, when group `index` is a host (none once the
+        app proved not to wait idle)."""
+        return self.backend if index in self._hosts and self.supported else None
 
     def after_host(
         self,
+        backend: Backend,
         rows: list[dict[str, Any]],
         hyperparameters: dict[str, Any],
         setting: SystemSetting,
@@ -208,9 +175,7 @@ class _ReuseSteps:
     ) -> list[dict[str, Any]]:
         """The host group's rows once its idle process was measured: its start-up with its
         process's teardown; none when the host must be left out."""
-        if self.backend is None:  # no hosts without one
-            return rows
-        measured = self._measure(self.backend, setting, hyperparameters, number, rows)
+        measured = self._measure(backend, setting, hyperparameters, number, rows)
         if not measured.host_ok:
             self.say("  its host group is left out with it (its teardown went unmeasured)")
             return []
@@ -290,23 +255,6 @@ def _run_group(
     except SegmentFailed as exc:
         say(f"  failed, left out of the trace: {exc} (log: {request.log_path})")
         return None
-
-
-def _recorded(out: Path, workload: str, plan: GridPlan, say: Callable[[str], None]) -> _Recording:
-    """What `out` already holds: its rows, and the workload's profile (None: not yet measured)
-    and reuse figures. Nothing when there is no `out`."""
-    if not out.exists():
-        return _Recording(out, workload, [])
-    existing = Trace.load(out).frame
-    rows: list[dict[str, Any]] = existing.to_dict("records")
-    rec = _Recording(out, workload, rows)
-    mine = [r for r in rows if r["workload"] == workload]
-    rec.profile = next((r["profile"] for r in mine if r["profile"]), None)
-    for r in mine:
-        if not math.isnan(r["reuse_startup_s"]):
-            rec.reuse[r["setting"]] = ReuseFigures(r["reuse_startup_s"], r["reuse_epoch1_ratio"])
-    say(f"continuing {out}: {len(rec.groups())} of {plan.groups} group(s) already recorded")
-    return rec
 
 
 def _group_request(
