@@ -11,21 +11,21 @@ Semantics (docs/TRACE_FORMAT.md, "Replay"):
     segment continues at epoch e = progress + 1 and returns the group's rows e..e+k-1;
   * time, energy and ACCURACY all come from those rows: accuracy depends on the epochs trained,
     approximated by the same epoch index recorded under the segment's setting; but the first
-    epoch of a segment that does not start at epoch 1 costs what the group's epoch 1 cost,
-    because a new process's first epoch pays the JIT warm-up (recorded epochs 2.. ran warm,
-    1.3-2.5x faster here);
+    epoch of a segment in a new process that does not start at epoch 1 costs what the group's
+    epoch 1 cost, because a new process's first epoch pays the JIT warm-up (recorded epochs
+    2.. ran warm, 1.3-2.5x faster here);
   * a process is launched at the request's launch setting (its start-up is that group's) and
-    runs its first stint at the request's setting. With `reuse` (the app config's
-    `reuseProcess`) and a trace that measured it, a process whose segment ended cleanly waits
-    idle, as backends/process.py keeps one, and the next segment launched at the same setting
-    runs in it: it pays the launch group's `reuse_startup_s` instead of its start-up, and its
-    first epoch (whatever its number) the group's epoch 1 times `reuse_epoch1_ratio`; its
-    result says `reused`. A process that failed or was killed, or a segment launched at
-    another setting (the idle one is then retired), or a group without the figures, is a new
-    process. At a pause `decide` returns a `Decision`:
+    runs its first stint at the request's setting. At a pause `decide` returns a `Decision`:
     stop there, go on, or go on at another setting (a live switch): the process stays warm,
     so later epochs cost what the trace recorded for their epoch number under the new
     setting, plus the new group's measured `switch_s` (its energy at epoch 1's rate);
+  * with `reuse` (the app config's `reuseProcess`) and a trace that measured it, a process
+    whose segment ended cleanly waits idle, as backends/process.py keeps one, and the next
+    segment launched at the same setting runs in it: it pays the launch group's
+    `reuse_startup_s` instead of its start-up, and its first epoch (whatever its number) the
+    epoch 1 of the group it runs at times the launch group's `reuse_epoch1_ratio`; its result
+    says `reused`. A process that failed or was killed, a segment launched at another setting
+    (the idle one is then retired) or a launch group without the figures means a new process;
   * wall = start-up + Σ(duration + eval) (+ live switches); start-up energy = start-up × the
     energy rate (energy / wall) of the group's epoch 1, labelled with that epoch's source;
   * a decision that asks for a window of k iterations (a window probe) runs them in the next

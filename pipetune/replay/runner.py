@@ -87,7 +87,8 @@ def reuse_note(trace: Trace, config: TuningConfig) -> str:
         return "process reuse: modelled from the trace's reuse figures (reuseProcess on)"
     return (
         f"process reuse: not modelled for {', '.join(missing)}: the trace has no reuse "
-        "figures (recorded before trace v4), so every segment is charged a new process"
+        "figures (recorded before trace v4, or synthetic), so every segment is charged a new "
+        "process"
     )
 
 
