@@ -84,6 +84,7 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
       pipetune replay offline bench/traces/lenet5-local2.csv.gz --seeds 5
     """
     from pipetune.replay.offline import oracle_violations, run_offline, summarise, table
+    from pipetune.replay.runner import reuse_note
 
     try:
         loaded, config = _trace_and_config(trace_path, config_path)
@@ -92,6 +93,8 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
             f"{config.search.trials} trial(s) × {config.search.epochs} epoch(s) per job, "
             f"seeds 0..{seeds - 1}, noise {noise:g}"
         )
+        reuse = reuse_note(loaded, config)
+        click.echo(reuse)
         outcomes = run_offline(loaded, config, range(seeds), noise=noise)
     except PipeTuneError as exc:
         fail(f"error: {exc}", exc.exit_code)
@@ -111,7 +114,7 @@ def offline(trace_path: str, config_path: str, seeds: int, noise: float, out: st
         f"{config.probing.objective.describe()}, seeds 0..{seeds - 1}, noise {noise:g}. "
         "Medians over seeds; ratios to v1 per seed: median [min–max]."
     )
-    (out_dir / "offline.md").write_text(f"{header}\n\n{text}\n\n{check}\n")
+    (out_dir / "offline.md").write_text(f"{header}\n{reuse}.\n\n{text}\n\n{check}\n")
     _draw_offline(out_dir / "offline.png", rows, trace_path, loaded)
     click.echo(text)
     click.echo(check)
@@ -207,12 +210,14 @@ def online(
     import numpy as np
 
     from pipetune.replay.online import STRATEGIES, Services, check_load, poisson_jobs, simulate
+    from pipetune.replay.runner import reuse_note
 
     started = time.perf_counter()
     try:
         loaded, config = _trace_and_config(trace_path, config_path)
         workloads = loaded.workloads()
         services = Services(loaded, config, noise=noise)
+        reuse = reuse_note(loaded, config)
         per_s, loads = _arrival_rate(services, workloads, seeds, slots, load, rate)
         check_load(loads, allow_overload, click.echo)
         jobs = poisson_jobs(count, per_s, workloads, seeds, np.random.default_rng(seed))
@@ -227,6 +232,7 @@ def online(
         f"Online replay of {trace_path} ({_label(loaded)}): {count} jobs, Poisson arrivals at "
         f"{per_s * 3600:.2f}/h over {len(workloads)} workload(s) × {seeds} seed(s), "
         f"{slots} slot(s), profile noise {profile_noise:g}, noise {noise:g}.",
+        f"{reuse}.",
         "",
         *_online_table(results),
         "",

@@ -23,6 +23,15 @@ def _settings(config: Any) -> list[Any]:
     return probe_candidates(config.system_parameters, "grid")
 
 
+def _reuse_line(measured: bool) -> str:
+    if measured:
+        return (
+            "process reuse: the last group at each setting runs with reuseProcess, then one "
+            "more epoch in its idle process (reuse_startup_s, reuse_epoch1_ratio)"
+        )
+    return "process reuse: reuseProcess is off in the app config, so it is not measured"
+
+
 @click.group()
 def trace() -> None:
     """Record, generate and inspect traces (docs/TRACE_FORMAT.md).
@@ -54,7 +63,9 @@ def record(config_path: str, out: str, workload: str | None, count: int | None) 
     """Run real trials over configurations × every system setting and write a trace.
 
     Each (configuration, setting) runs search.epochs epochs from scratch through the live
-    backend, with the configured meter and profiler.
+    backend, with the configured meter and profiler. With reuseProcess (the default), the
+    last one at each setting keeps its process, and one epoch of another configuration
+    run in it measures what a reused process costs.
 
     \b
     Example:
@@ -73,17 +84,23 @@ def record(config_path: str, out: str, workload: str | None, count: int | None) 
         )
         energy = build_energy_source(config.power)
         click.echo(f"energy: {energy.describe()}")
-        # Each group from a fresh process: a trace's start-up is a launch's (TRACE_FORMAT.md)
+        # Each group from a fresh process: a trace's start-up is a launch's (TRACE_FORMAT.md);
+        # with reuseProcess, a second backend keeps processes idle to measure their reuse.
         fresh = dataclasses.replace(config.app, reuse_process=False)
         backend = build_backend(dataclasses.replace(config, app=fresh), energy)
+        reusing = build_backend(config, energy) if config.app.reuse_process else None
+        click.echo(_reuse_line(reusing is not None))
         work_dir = config.runs_dir / f"trace-{time.strftime('%Y%m%d-%H%M%S')}"
         energy.start()
         try:
             result = record_trace(
-                config, backend, Path(out), work_dir, workload=name, count=count, say=click.echo
-            )
+                config, backend, Path(out), work_dir, workload=name, count=count,
+                say=click.echo, reuse_backend=reusing,
+            )  # fmt: skip
         finally:
             backend.close()
+            if reusing is not None:
+                reusing.close()
             energy.stop()
     except PipeTuneError as exc:
         fail(f"error: {exc}", exc.exit_code)

@@ -341,6 +341,13 @@ def test_trace_record_then_oracle_and_replay_on_the_recorded_trace(tmp_path: Pat
     assert loaded.profile("lenet5") is not None and not loaded.is_synthetic
     rows = loaded.epochs("lenet5", config, "cores=2")
     assert [r.epoch for r in rows] == [1, 2] and rows[0].startup_s > 1 and rows[0].samples == 600
+    # each setting's group left its process idle; one more epoch in it measured reuse there
+    assert rec.stdout.count("in the idle process: start-up") == 2, rec.stdout
+    for setting in ("cores=1", "cores=2"):
+        reuse = loaded.reuse("lenet5", config, setting)
+        fresh = loaded.epochs("lenet5", config, setting)[0]
+        assert reuse is not None and 0 < reuse.startup_s < fresh.startup_s
+        assert 0 < reuse.epoch1_ratio < 2
     best = best_setting(
         loaded, "lenet5", config, 2, Objective({"duration": 1.0}), SystemSetting.parse("cores=2")
     )

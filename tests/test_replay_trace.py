@@ -146,14 +146,15 @@ def test_v3_columns_round_trip_csv_and_parquet(tmp_path: Path):
         assert loaded.live("lenet5") == frozenset({"cores"})
         assert loaded.live("resnet") == frozenset()
     with gzip.open(tmp_path / "a.csv.gz", "rt") as fh:
-        assert fh.readline() == "# pipetune-trace v3\n"
+        assert fh.readline() == "# pipetune-trace v4\n"
     import pyarrow.parquet as pq
 
     metadata = pq.read_schema(tmp_path / "b.parquet").metadata
-    assert metadata[b"pipetune.trace.version"] == b"3"
+    assert metadata[b"pipetune.trace.version"] == b"4"
 
 
-V2_COLUMNS = [c for c in COLUMNS if c not in ("steady_s", "switch_s", "live")]
+V3_COLUMNS = [c for c in COLUMNS if c not in ("reuse_startup_s", "reuse_epoch1_ratio")]
+V2_COLUMNS = [c for c in V3_COLUMNS if c not in ("steady_s", "switch_s", "live")]
 
 
 def test_v2_csv_and_parquet_are_read_and_upgraded(tmp_path: Path):
@@ -179,12 +180,13 @@ def test_v2_csv_and_parquet_are_read_and_upgraded(tmp_path: Path):
         assert trace.live("lenet5") == frozenset()
         assert trace.frame["live"].tolist() == ["", "", ""]
         assert trace.profile("lenet5") == PROFILE
-        # Saving writes v3, which reads back as the same trace.
+        # Saving writes v4, which reads back as the same trace.
         trace.save(tmp_path / f"new-{name}")
-        with_v3 = Trace.load(tmp_path / f"new-{name}")
-        pdt.assert_frame_equal(with_v3.frame, trace.frame, check_exact=True)
+        with_v4 = Trace.load(tmp_path / f"new-{name}")
+        pdt.assert_frame_equal(with_v4.frame, trace.frame, check_exact=True)
+        assert not trace.has_reuse("lenet5")  # v2 predates the reuse figures too
     with gzip.open(tmp_path / "new-old.csv.gz", "rt") as fh:
-        assert fh.readline() == "# pipetune-trace v3\n"
+        assert fh.readline() == "# pipetune-trace v4\n"
 
 
 def test_columns_must_match_the_files_version(tmp_path: Path):
@@ -223,12 +225,12 @@ def test_versions_are_checked(tmp_path: Path):
         Trace.load(tmp_path / "v1.parquet")
     with gzip.open(tmp_path / "v1.csv.gz", "wt") as fh:
         fh.write("# pipetune-trace v1\n" + frame().to_csv(index=False))
-    with pytest.raises(TraceError, match="pipetune-trace v3"):
+    with pytest.raises(TraceError, match="pipetune-trace v4"):
         Trace.load(tmp_path / "v1.csv.gz")
-    table = pa.Table.from_pandas(frame()).replace_schema_metadata({b"pipetune.trace.version": b"4"})
-    pq.write_table(table, tmp_path / "v4.parquet")
-    with pytest.raises(TraceError, match="found '4'"):
-        Trace.load(tmp_path / "v4.parquet")
+    table = pa.Table.from_pandas(frame()).replace_schema_metadata({b"pipetune.trace.version": b"5"})
+    pq.write_table(table, tmp_path / "v5.parquet")
+    with pytest.raises(TraceError, match="found '5'"):
+        Trace.load(tmp_path / "v5.parquet")
     with pytest.raises(TraceError, match=r"\.parquet or \.csv\.gz"):
         Trace.load(tmp_path / "t.json")
     with pytest.raises(TraceError, match="no such trace file"):
@@ -238,7 +240,7 @@ def test_versions_are_checked(tmp_path: Path):
 def test_csv_cell_errors_name_the_data_row_and_column(tmp_path: Path):
     text = frame(row(1), row(2, accuracy="high"), row(3)).to_csv(index=False)
     with gzip.open(tmp_path / "bad.csv.gz", "wt") as fh:
-        fh.write("# pipetune-trace v3\n" + text)
+        fh.write("# pipetune-trace v4\n" + text)
     with pytest.raises(TraceError) as info:
         Trace.load(tmp_path / "bad.csv.gz")
     assert "row 2, column 'accuracy': expected a number in [0, 1], found 'high'" in str(info.value)

@@ -33,6 +33,7 @@ class BackendInputs:
     workload: str = ""
     noise: float = 0.0
     seed: int = 0
+    reuse: bool = False  # the replay keeps idle processes, as `reuseProcess` does live
 
 
 def spark_submit(inputs: BackendInputs) -> Backend[Any]:
@@ -72,7 +73,9 @@ def replay(inputs: BackendInputs) -> Backend[Any]:
     from pipetune.replay.backend import ReplayBackend
 
     trace = _given(inputs.trace, "a trace", "replay")
-    return ReplayBackend(trace, inputs.workload, noise=inputs.noise, seed=inputs.seed)
+    return ReplayBackend(
+        trace, inputs.workload, noise=inputs.noise, seed=inputs.seed, reuse=inputs.reuse
+    )
 
 
 Builder = Callable[[BackendInputs], "Backend[Any]"]

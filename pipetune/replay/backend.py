@@ -11,14 +11,21 @@ Semantics (docs/TRACE_FORMAT.md, "Replay"):
     segment continues at epoch e = progress + 1 and returns the group's rows e..e+k-1;
   * time, energy and ACCURACY all come from those rows: accuracy depends on the epochs trained,
     approximated by the same epoch index recorded under the segment's setting; but the first
-    epoch of a segment that does not start at epoch 1 costs what the group's epoch 1 cost,
-    because every segment is a new process whose first epoch pays the JIT warm-up (recorded
-    epochs 2.. ran warm, 1.3-2.5x faster here);
+    epoch of a segment in a new process that does not start at epoch 1 costs what the group's
+    epoch 1 cost, because a new process's first epoch pays the JIT warm-up (recorded epochs
+    2.. ran warm, 1.3-2.5x faster here);
   * a process is launched at the request's launch setting (its start-up is that group's) and
     runs its first stint at the request's setting. At a pause `decide` returns a `Decision`:
     stop there, go on, or go on at another setting (a live switch): the process stays warm,
     so later epochs cost what the trace recorded for their epoch number under the new
     setting, plus the new group's measured `switch_s` (its energy at epoch 1's rate);
+  * with `reuse` (the app config's `reuseProcess`) and a trace that measured it, a process
+    whose segment ended cleanly waits idle, as backends/process.py keeps one, and the next
+    segment launched at the same setting runs in it: it pays the launch group's
+    `reuse_startup_s` instead of its start-up, and its first epoch (whatever its number) the
+    epoch 1 of the group it runs at times the launch group's `reuse_epoch1_ratio`; its result
+    says `reused`. A process that failed or was killed, a segment launched at another setting
+    (the idle one is then retired) or a launch group without the figures means a new process;
   * wall = start-up + Σ(duration + eval) (+ live switches); start-up energy = start-up × the
     energy rate (energy / wall) of the group's epoch 1, labelled with that epoch's source;
   * a decision that asks for a window of k iterations (a window probe) runs them in the next
@@ -55,16 +62,19 @@ from pipetune.records import (
     SystemSetting,
     WindowReport,
 )
-from pipetune.replay.trace import Trace, TraceError, TraceRow, canonical_config
+from pipetune.replay.trace import ReuseCost, Trace, TraceError, TraceRow, canonical_config
 from pipetune.telemetry.profile import JobProfile
 
 APP_ID = "replay"
 
 
 class ReplayBackend(Backend["ReplayedProcess"]):
-    """Replays one workload of a trace; keeps each trial's epochs done in memory."""
+    """Replays one workload of a trace; keeps each trial's epochs done in memory, and with
+    `reuse` the idle process a segment left (see the module doc)."""
 
-    def __init__(self, trace: Trace, workload: str, noise: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self, trace: Trace, workload: str, noise: float = 0.0, seed: int = 0, reuse: bool = False
+    ) -> None:
         if workload not in trace.workloads():
             known = ", ".join(trace.workloads()[:10]) or "none"
             raise TraceError(f"workload {workload!r} is not in the trace (workloads: {known})")
@@ -76,6 +86,9 @@ class ReplayBackend(Backend["ReplayedProcess"]):
         self.noise = float(noise)
         self.seed = int(seed)
         self._done: dict[str, int] = {}
+        # processes wait idle for the next segment: asked for, and the trace says what it costs
+        self.reuses = reuse and trace.has_reuse(workload)
+        self._idle: tuple[str, int] | None = None  # its launch setting, segments it ran
 
     def progress(self, trial_id: str) -> int:
         """Epochs replayed so far for `trial_id` (0 for a trial not seen yet)."""
@@ -85,11 +98,32 @@ class ReplayBackend(Backend["ReplayedProcess"]):
         """The workload's profiling-epoch profile from the trace, None if it has none."""
         return self.trace.profile(self.workload)
 
+    def stop(self) -> None:
+        super().stop()
+        self._idle = None
+
+    def close(self) -> None:
+        """Retire the idle process."""
+        self._idle = None
+
     def _start(self, request: SegmentRequest) -> ReplayedProcess:
         if request.epochs < 1:
             raise SegmentFailed(f"replay: asked for {request.epochs} epoch(s), expected >= 1")
         config = canonical_config(request.hyperparameters)
-        return ReplayedProcess(self, request, config, self.progress(request.trial_id) + 1)
+        first = self.progress(request.trial_id) + 1
+        reused, cost = self._reusable(request, config)
+        return ReplayedProcess(self, request, config, first, reused, cost)
+
+    def _reusable(self, request: SegmentRequest, config: str) -> tuple[int, ReuseCost | None]:
+        """The idle process, if this segment is launched as it was and the trace has what a
+        reused process costs there: the segments it ran and that cost; (0, None) for a new
+        process. The idle process is retired otherwise."""
+        idle, self._idle = self._idle, None
+        launch = request.launched_as.label()
+        if idle is None or idle[0] != launch:
+            return 0, None
+        cost = self.trace.reuse(self.workload, config, launch)
+        return (idle[1], cost) if cost is not None else (0, None)
 
     def _meter(self, job: ReplayedProcess, request: SegmentRequest) -> SegmentMeter:
         return job  # what its stints cost is in the trace
@@ -97,6 +131,8 @@ class ReplayBackend(Backend["ReplayedProcess"]):
     def _finished(self, job: ReplayedProcess, idle: bool, ended: bool) -> None:
         if ended:
             self._done[job.request.trial_id] = job.first + job.epochs_run - 1
+        if idle:  # it waits for the next segment launched alike
+            self._idle = (job.request.launched_as.label(), job.reused + 1)
 
     def noise_factor(
         self, trial_id: str, setting: str, epoch: int, startup: bool = True, kind: str = ""
@@ -150,18 +186,28 @@ class ReplayedProcess(Job, SegmentMeter):
     command = "replay"
 
     def __init__(
-        self, backend: ReplayBackend, request: SegmentRequest, config: str, first: int
+        self,
+        backend: ReplayBackend,
+        request: SegmentRequest,
+        config: str,
+        first: int,
+        reused: int = 0,
+        reuse: ReuseCost | None = None,
     ) -> None:
         self.backend = backend
         self.request = request
         self.config = config
         self.first = first
+        self.reused = reused  # segments its process ran before (0: a new process)
+        # its first epoch's share of a new process's (None: it is a new process)
+        self.warm = reuse.epoch1_ratio if reuse is not None else None
         self.setting: SystemSetting = request.setting
         self.reports: list[EpochReport] = []  # of the stint in progress
         self.epochs_run = 0
         rows = self._rows(request.launched_as)
         factor = backend.noise_factor(request.trial_id, request.launched_as.label(), first)
-        self.overhead_s = rows[0].startup_s * factor  # the start-up: charged to stint 1
+        startup_s = reuse.startup_s if reuse is not None else rows[0].startup_s
+        self.overhead_s = startup_s * factor  # the start-up: charged to stint 1
         self.overhead_j = _startup_energy(rows[0], self.overhead_s)
         self.switch = 0.0  # the recorded live switch that began the stint in progress
         self.in_window: WindowReport | None = None  # the window that is the stint in progress
@@ -178,7 +224,8 @@ class ReplayedProcess(Job, SegmentMeter):
 
     def events(self) -> Iterator[dict[str, Any]]:
         """As the app: start, pause (right after start with a decision file, then where the
-        last decision said; windows inside the next epoch), epochs, end."""
+        last decision said; windows inside the next epoch), epochs, end, and idle when the
+        backend keeps processes for the next segment."""
         yield {"event": contract.START, "app_id": APP_ID, "windows": True}
         last = self.first + self.request.epochs - 1
         epoch, next_pause = self.first - 1, 0
@@ -199,6 +246,8 @@ class ReplayedProcess(Job, SegmentMeter):
             yield {"event": contract.EPOCH, "epoch": epoch}
             paused = epoch == next_pause and epoch != last
         yield {"event": contract.END}
+        if self.backend.reuses:
+            yield contract.idle_event(self.reused + 1)
 
     def place(self, setting: SystemSetting, initial: bool) -> None:
         """A live switch (not the first placement: the process was priced at its launch
@@ -289,11 +338,13 @@ class ReplayedProcess(Job, SegmentMeter):
         label = self.setting.label()
         factor = self.backend.noise_factor(self.request.trial_id, label, epoch, startup=False)
         report = _report(rows[epoch - 1], factor, self.request.hyperparameters)
-        if self.epochs_run == 0 and epoch > 1:
+        if self.epochs_run == 0 and (epoch > 1 or self.warm is not None):
             # A new process pays the JIT warm-up on its first epoch, whatever the trial's
             # epoch number: its cost is the group's epoch 1 (recorded in a fresh process),
-            # its accuracy the epoch it really is. A live switch keeps the process warm.
-            cold = _report(rows[0], factor, self.request.hyperparameters)
+            # its accuracy the epoch it really is. A reused process pays the share of it that
+            # was measured in one; a live switch keeps the process warm.
+            share = factor if self.warm is None else factor * self.warm
+            cold = _report(rows[0], share, self.request.hyperparameters)
             report = dataclasses.replace(
                 report,
                 duration_s=cold.duration_s,

@@ -5,9 +5,11 @@ time of the chosen configuration at its chosen setting, energy and best accuracy
 and per seed the ratio to `v1` on the same seed, summarised as median [min–max].
 
 The oracle check: no trial of any strategy may cost less than its configuration's oracle trial
-(the cheapest single setting for all its epochs, no probes) by the probing objective. It holds
-by construction on a noiseless replay, so a violation is a bug, and the run fails. With noise,
-a lucky draw can beat the noiseless bound; the check is then reported, not enforced.
+(the cheapest single setting for all its epochs, no probes) by the probing objective; a trial
+that ran in a reused process is held to the cheaper of that and the oracle trial in a reused
+process. It holds by construction on a noiseless replay, so a violation is a bug, and the run
+fails. With noise, a lucky draw can beat the noiseless bound; the check is then reported, not
+enforced.
 """
 
 from __future__ import annotations
@@ -87,14 +89,17 @@ def oracle_violations(
             if trial["status"] != "done":
                 continue
             key = canonical_config(trial["hyperparameters"])
-            best = best_setting(trace, o.workload, key, epochs, objective, default)
-            bound = trial_cost(trace, o.workload, key, best.label(), epochs)
-            cost = dataclasses.replace(
-                bound,
-                epoch_s=float(trial["time"]["total_s"]) + ROUNDING,
-                energy_j=float(trial["energy"]["joules"]) + ROUNDING,
-            )
-            ratio = score(cost, bound, objective) / score(bound, bound, objective)
+            ratios = []
+            for reused in (False, True) if trial.get("reused_processes") else (False,):
+                best = best_setting(trace, o.workload, key, epochs, objective, default, reused)
+                bound = trial_cost(trace, o.workload, key, best.label(), epochs, reused)
+                cost = dataclasses.replace(
+                    bound,
+                    epoch_s=float(trial["time"]["total_s"]) + ROUNDING,
+                    energy_j=float(trial["energy"]["joules"]) + ROUNDING,
+                )
+                ratios.append(score(cost, bound, objective) / score(bound, bound, objective))
+            ratio = max(ratios)  # held to the cheaper bound
             if ratio < 1.0 - TOLERANCE:
                 found.append(OracleViolation(o.workload, o.strategy, o.seed, trial["id"], ratio))
     return found

@@ -2,9 +2,11 @@
 
 For each setting the trace recorded for (workload, config), the whole trial's cost if it ran
 every epoch there: start-up + Σ(duration + eval) seconds and the matching energy (start-up
-energy as the replay backend charges it). The best is chosen with probing's own `select_best`
-and objective, so "best" means what PipeTune's probes are trying to find. It pays no probes,
-which makes an oracle run the lower bound for every strategy replayed on the same trace.
+energy as the replay backend charges it); `reused`: in a reused process, as the replay charges
+one where the trace has its figures (its start-up, and epoch 1 times its ratio). The best is
+chosen with probing's own `select_best` and objective, so "best" means what PipeTune's probes
+are trying to find. It pays no probes, which makes an oracle run the lower bound for every
+strategy replayed on the same trace.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from pipetune.records import SystemSetting
 from pipetune.replay.trace import Trace, TraceError, canonical_config
 
 
-def trial_cost(trace: Trace, workload: str, config: str, setting: str, epochs: int) -> ProbeResult:
-    """A trial of `epochs` epochs run entirely at `setting`, as a `ProbeResult` of totals."""
+def trial_cost(
+    trace: Trace, workload: str, config: str, setting: str, epochs: int, reused: bool = False
+) -> ProbeResult:
+    """A trial of `epochs` epochs run entirely at `setting`, as a `ProbeResult` of totals;
+    `reused`: in a reused process (a new one where the trace has no reuse figures)."""
     rows = trace.epochs(workload, config, setting)
     if len(rows) < epochs:
         return ProbeResult(
@@ -31,8 +36,15 @@ def trial_cost(trace: Trace, workload: str, config: str, setting: str, epochs: i
         )
     first = rows[0]
     rate = first.energy_j / first.wall_s if first.wall_s > 0 else 0.0
-    seconds = first.startup_s + sum(r.wall_s for r in rows[:epochs])
-    joules = first.startup_s * rate + sum(r.energy_j for r in rows[:epochs])
+    reuse = trace.reuse(workload, config, setting) if reused else None
+    if reuse is None:
+        seconds = first.startup_s + sum(r.wall_s for r in rows[:epochs])
+        joules = first.startup_s * rate + sum(r.energy_j for r in rows[:epochs])
+    else:
+        warm = reuse.epoch1_ratio
+        seconds = reuse.startup_s + first.wall_s * warm + sum(r.wall_s for r in rows[1:epochs])
+        joules = reuse.startup_s * rate + first.energy_j * warm
+        joules += sum(r.energy_j for r in rows[1:epochs])
     return ProbeResult(SystemSetting.parse(setting), seconds, joules, first.energy_source)
 
 
@@ -43,11 +55,13 @@ def best_setting(
     epochs: int,
     objective: Objective,
     default: SystemSetting,
+    reused: bool = False,
 ) -> SystemSetting:
-    """The setting with the cheapest whole trial by `objective` (ties: the default)."""
+    """The setting with the cheapest whole trial by `objective` (ties: the default);
+    `reused`: of trials in a reused process (`trial_cost`)."""
     labels = trace.settings(workload, config)
     ordered = sorted(labels, key=lambda label: label != default.label())  # default first
-    costs = [trial_cost(trace, workload, config, label, epochs) for label in ordered]
+    costs = [trial_cost(trace, workload, config, label, epochs, reused) for label in ordered]
     try:
         return select_best(costs, objective).setting
     except ValueError as exc:

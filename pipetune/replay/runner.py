@@ -78,6 +78,20 @@ def check_default_recorded(trace: Trace, config: TuningConfig) -> None:
                 )
 
 
+def reuse_note(trace: Trace, config: TuningConfig) -> str:
+    """One line for a replay's output: whether segments may run in a reused process."""
+    if not config.app.reuse_process:
+        return "process reuse: off (reuseProcess false): every segment is a new process"
+    missing = [w for w in trace.workloads() if not trace.has_reuse(w)]
+    if not missing:
+        return "process reuse: modelled from the trace's reuse figures (reuseProcess on)"
+    return (
+        f"process reuse: not modelled for {', '.join(missing)}: the trace has no reuse "
+        "figures (recorded before trace v4, or synthetic), so every segment is charged a new "
+        "process"
+    )
+
+
 def with_seed(config: TuningConfig, seed: int) -> TuningConfig:
     return dataclasses.replace(config, search=dataclasses.replace(config.search, seed=seed))
 
@@ -113,7 +127,9 @@ def replay_job(
         oracle = oracle_for(
             trace, workload, config.search.epochs, config.probing.objective, default
         )
-    inputs = registry.BackendInputs(trace=trace, workload=workload, noise=noise, seed=seed)
+    inputs = registry.BackendInputs(
+        trace=trace, workload=workload, noise=noise, seed=seed, reuse=config.app.reuse_process
+    )
     backend = registry.build("replay", inputs)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{strategy}-", dir=scratch))
     try:

@@ -35,6 +35,7 @@ from pipetune.telemetry.profile import JobProfile
 __all__ = [
     "COLUMNS",
     "VERSION",
+    "ReuseCost",
     "Trace",
     "TraceError",
     "TraceProblem",
@@ -58,10 +59,24 @@ class TraceRow:
     samples: int = 0
     steady_s: float | None = None  # training time at the pace of the epoch's second half
     switch_s: float = 0.0  # cost of a live switch into the group's setting
+    # what a segment costs in a reused process launched at the group's setting (None: not
+    # measured): its start-up, and its first epoch as a share of the group's epoch 1
+    reuse_startup_s: float | None = None
+    reuse_epoch1_ratio: float | None = None
 
     @property
     def wall_s(self) -> float:
         return self.duration_s + self.eval_s
+
+
+@dataclass(frozen=True)
+class ReuseCost:
+    """What a segment costs in an idle process of an earlier segment launched alike, instead
+    of a new process: its start-up, and its first epoch as a share (`epoch1_ratio`) of the
+    group's recorded epoch 1 (which ran in a new process)."""
+
+    startup_s: float
+    epoch1_ratio: float
 
 
 def _config_key(config: str | Mapping[str, Any]) -> str:
@@ -81,6 +96,7 @@ class Trace:
         self._groups: dict[tuple[str, str, str], list[TraceRow]] = {}
         self._profiles: dict[str, JobProfile] = {}
         self._live: dict[str, frozenset[str]] = {}
+        self._reused: set[str] = set()  # workloads with reuse figures
         self._index()
 
     # -- files ---------------------------------------------------------------------------------
@@ -161,6 +177,19 @@ class Trace:
         rows = self.epochs(workload, config, setting)
         return rows[0].switch_s if rows else None
 
+    def reuse(
+        self, workload: str, config: str | Mapping[str, Any], setting: str | SystemSetting
+    ) -> ReuseCost | None:
+        """What a segment of the group costs in a reused process; None when not measured."""
+        rows = self.epochs(workload, config, setting)
+        if not rows or rows[0].reuse_startup_s is None or rows[0].reuse_epoch1_ratio is None:
+            return None
+        return ReuseCost(rows[0].reuse_startup_s, rows[0].reuse_epoch1_ratio)
+
+    def has_reuse(self, workload: str) -> bool:
+        """Whether any group of the workload has its reuse figures."""
+        return workload in self._reused
+
     def live(self, workload: str) -> frozenset[str]:
         """The system parameters applied live for the workload (empty: none, or unknown)."""
         return self._live.get(workload, frozenset())
@@ -173,7 +202,9 @@ class Trace:
         f = self._frame
         names = (*KEY, "duration_s", "eval_s", "energy_j", "energy_source", "accuracy", "loss")
         cols = [f[c].tolist() for c in (*names, "startup_s", "samples", "steady_s", "switch_s")]
-        for w, c, s, e, dur, ev, en, src, acc, loss, st, n, steady, sw in zip(*cols, strict=True):
+        reuse = zip(f["reuse_startup_s"].tolist(), f["reuse_epoch1_ratio"].tolist(), strict=True)
+        for values, (reuse_s, ratio) in zip(zip(*cols, strict=True), reuse, strict=True):
+            w, c, s, e, dur, ev, en, src, acc, loss, st, n, steady, sw = values
             row = TraceRow(
                 e,
                 dur,
@@ -181,13 +212,17 @@ class Trace:
                 en,
                 src,
                 acc,
-                None if math.isnan(loss) else loss,
+                _present(loss),
                 st,
                 n,
-                steady_s=None if math.isnan(steady) else steady,
+                steady_s=_present(steady),
                 switch_s=sw,
+                reuse_startup_s=_present(reuse_s),
+                reuse_epoch1_ratio=_present(ratio),
             )
             self._groups.setdefault((w, c, s), []).append(row)
+            if row.reuse_startup_s is not None:
+                self._reused.add(w)
         for rows in self._groups.values():
             rows.sort(key=lambda r: r.epoch)
         with_profile = f[f["profile"].notna()]
@@ -196,3 +231,8 @@ class Trace:
                 self._profiles[w] = JobProfile.from_dict(json.loads(text))
         for w, text in f.groupby("workload", sort=False)["live"].first().items():
             self._live[str(w)] = frozenset(text.split(",")) if text else frozenset()
+
+
+def _present(value: float) -> float | None:
+    """A nullable column's cell: None for null (NaN)."""
+    return None if math.isnan(value) else value

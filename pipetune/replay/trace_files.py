@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipetune.replay.trace_format import (
-    CSV_V2_LINE,
+    CSV_LINES,
     CSV_VERSION_LINE,
     PARQUET_VERSION_KEY,
-    V2,
+    READABLE,
     VERSION,
     TraceError,
     TraceProblem,
@@ -31,12 +31,13 @@ def file_kind(path: Path) -> str:
 
 
 def read_trace_file(path: Path, kind: str) -> tuple[pd.DataFrame, str]:
-    """The table of a file of `kind` (see `file_kind`) and its version (v3, or v2 to upgrade)."""
+    """The table of a file of `kind` (see `file_kind`) and its version (an older one is
+    upgraded by `trace_validate.upgraded`)."""
     return _read_parquet(path) if kind == "parquet" else _read_csv(path)
 
 
 def write_trace_file(frame: pd.DataFrame, path: Path, kind: str) -> None:
-    """Write a validated frame as a v3 file of `kind`."""
+    """Write a validated frame as a file of `kind`, of the current version."""
     if kind == "parquet":
         _write_parquet(frame, path)
     else:
@@ -44,29 +45,30 @@ def write_trace_file(frame: pd.DataFrame, path: Path, kind: str) -> None:
 
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, str]:
-    """The table and its version (v3, or v2 to upgrade)."""
+    """The table and its version (one of `READABLE`)."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     found = (table.schema.metadata or {}).get(PARQUET_VERSION_KEY)
-    if found not in (VERSION.encode(), V2.encode()):
+    if found not in {v.encode() for v in READABLE}:
         shown = "no version" if found is None else repr(found.decode(errors="replace"))
-        expected = f"schema metadata {PARQUET_VERSION_KEY.decode()} = {VERSION!r} (or {V2!r})"
+        older = ", ".join(repr(v) for v in READABLE[1:])
+        expected = f"schema metadata {PARQUET_VERSION_KEY.decode()} = {VERSION!r} (or {older})"
         raise TraceError("unsupported trace", [TraceProblem(None, None, expected, shown)])
     return table.to_pandas(), found.decode()
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
-    """The table (an empty cell is null) and its version (v3, or v2 to upgrade)."""
+    """The table (an empty cell is null) and its version (one of `READABLE`)."""
     with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
         first = fh.readline().rstrip("\r\n").strip()
-        versions = {CSV_VERSION_LINE: VERSION, CSV_V2_LINE: V2}
-        if first not in versions:
-            expected = f"a first line {CSV_VERSION_LINE!r} (or {CSV_V2_LINE!r})"
+        if first not in CSV_LINES:
+            older = ", ".join(repr(line) for line in CSV_LINES if line != CSV_VERSION_LINE)
+            expected = f"a first line {CSV_VERSION_LINE!r} (or {older})"
             raise TraceError("unsupported trace", [TraceProblem(None, None, expected, repr(first))])
         # Only the first line is a comment: JSON cells may contain '#', so no `comment=`.
         frame = pd.read_csv(fh, dtype=str, keep_default_na=False, na_filter=False)
-    return frame.replace("", None), versions[first]
+    return frame.replace("", None), CSV_LINES[first]
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -86,6 +88,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
             pa.field("samples", pa.int64(), nullable=False),
             pa.field("startup_s", pa.float64(), nullable=False),
             pa.field("switch_s", pa.float64(), nullable=False),
+            *(pa.field(n, pa.float64()) for n in ("reuse_startup_s", "reuse_epoch1_ratio")),
             pa.field("live", pa.string(), nullable=False),
             pa.field("profile", pa.string()),
             pa.field("synthetic", pa.bool_(), nullable=False),

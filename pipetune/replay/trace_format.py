@@ -15,20 +15,31 @@ from typing import Any
 
 from pipetune.errors import PipeTuneError
 
-VERSION = "3"
-# v2 files are still read: they lack the v3 columns, which get these values (v2 traces predate
-# live switching: every parameter change was a restart, and no app reported a steady pace).
-V2 = "2"
-V3_ONLY: dict[str, Any] = {"steady_s": math.nan, "switch_s": 0.0, "live": ""}
+VERSION = "4"
+# The columns each version added, with the value they take in a file of an older version, which
+# is still read: v2 traces predate live switching (every parameter change was a restart, and no
+# app reported a steady pace), v3 traces predate the measurement of a reused process.
+ADDED: dict[str, dict[str, Any]] = {
+    "3": {"steady_s": math.nan, "switch_s": 0.0, "live": ""},
+    "4": {"reuse_startup_s": math.nan, "reuse_epoch1_ratio": math.nan},
+}
+READABLE = ("4", "3", "2")  # newest first
 PARQUET_VERSION_KEY = b"pipetune.trace.version"
+CSV_LINES = {f"# pipetune-trace v{v}": v for v in READABLE}
 CSV_VERSION_LINE = f"# pipetune-trace v{VERSION}"
-CSV_V2_LINE = f"# pipetune-trace v{V2}"
 MAX_PROBLEMS = 20
 
 KEY = ("workload", "config", "setting", "epoch")
 STRINGS = ("workload", "config", "setting", "energy_source")
 NON_NEGATIVE = ("duration_s", "eval_s", "energy_j", "startup_s", "switch_s")
-PER_GROUP = {"startup_s": "one start-up value", "switch_s": "one live-switch value"}
+# what a reused process costs (docs/TRACE_FORMAT.md): both on a group's rows, or neither
+REUSE = ("reuse_startup_s", "reuse_epoch1_ratio")
+PER_GROUP = {
+    "startup_s": "one start-up value",
+    "switch_s": "one live-switch value",
+    "reuse_startup_s": "one reused start-up value",
+    "reuse_epoch1_ratio": "one reused first-epoch ratio",
+}
 COLUMNS = (
     "workload",
     "config",
@@ -44,11 +55,28 @@ COLUMNS = (
     "samples",
     "startup_s",
     "switch_s",
+    "reuse_startup_s",
+    "reuse_epoch1_ratio",
     "live",
     "profile",
     "synthetic",
 )
-V2_COLUMNS = tuple(c for c in COLUMNS if c not in V3_ONLY)
+
+
+def added_after(version: str) -> dict[str, Any]:
+    """The columns a file of `version` lacks, with the values it is read with."""
+    return {
+        name: value
+        for added, columns in ADDED.items()
+        if int(added) > int(version)
+        for name, value in columns.items()
+    }
+
+
+def columns_of(version: str) -> tuple[str, ...]:
+    """The columns of a file of `version` (one of `READABLE`)."""
+    later = added_after(version)
+    return tuple(c for c in COLUMNS if c not in later)
 
 
 @dataclass(frozen=True)
