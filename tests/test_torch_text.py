@@ -18,6 +18,7 @@ from pipetune import contract
 from pipetune.config import load_config
 from tests.conftest import ROOT
 from tests.test_cli_run import only_run_dir, pipetune
+from tests.test_news20_data import write_glove, write_news20
 from tests.test_torch_app import app_env, named, run_app
 
 NEWS20 = ROOT / "applications" / "news20"
@@ -156,6 +157,27 @@ def test_the_same_seed_gives_the_same_text_on_both_engines() -> None:
         assert all(s.train_samples == len(train_y) for s in shards)
     reseeded = torch_plan_of(segment_flags("--docs", "200", "--seed", "4")).load()
     assert not np.array_equal(reseeded.train_x, train_x)
+
+
+def test_news20_and_glove_files_give_the_same_arrays_on_both_engines(tmp_path: Path) -> None:
+    root = tmp_path / "20news-bydate"
+    common = "a b c d e f g h i j " * 5  # the 10 most frequent words: left out
+    texts = [common + "orbit moon moon", common + "moon rocket", common + "engine oil", common]
+    write_news20(root / "20news-bydate-train", {"sci": texts[:2], "autos": texts[2:]})
+    write_news20(root / "20news-bydate-test", {"sci": ["rocket moon"], "autos": ["oil wheel"]})
+    glove = write_glove(tmp_path / "glove.txt", {"moon": [1, 0], "oil": [0, 1]})
+    files = ["--newsDir", str(root), "--gloveFile", str(glove), "--embeddingDim", "2"]
+    flags = segment_flags(*files, "--sequenceLength", "8", "--maxWords", "100")
+    bigdl = textapp.TextPlan("textcnn", BigdlCNN().parse_args(flags))
+    torch_plan = torch_plan_of(flags)
+    assert torch_plan.identity() == bigdl.identity() and torch_plan.source == "news20"
+    train_x, train_y, val_x, val_y = bigdl_samples(bigdl, 2)
+    shards = [torch_plan.load(r, 2) for r in range(2)]
+    np.testing.assert_array_equal(np.concatenate([s.train_x for s in shards]), train_x)
+    np.testing.assert_array_equal(np.concatenate([s.train_y for s in shards]), train_y - 1)
+    np.testing.assert_array_equal(np.concatenate([s.val_x for s in shards]), val_x)
+    np.testing.assert_array_equal(np.concatenate([s.val_y for s in shards]), val_y - 1)
+    assert train_x.shape == (4, 8, 2) and train_x[0, -1].tolist() == [0, 1]  # autos: "oil"
 
 
 @pytest.mark.parametrize("name", APPS)
