@@ -38,13 +38,13 @@ HPS = {
     "trainSize": 256,
 }
 
-sys.path.insert(0, str(APP_DIR))
+sys.path[:0] = [str(APP_DIR), str(APP_DIR.parent)]  # torch_lenet5, and the shared torch_app
 import torch  # noqa: E402
+from torch_app.batches import Batches  # noqa: E402
+from torch_app.digest import digest  # noqa: E402
+from torch_app.relay import RelayClient, RelayServer  # noqa: E402
+from torch_app.watch import EventWatch  # noqa: E402
 from torch_lenet5 import samples  # noqa: E402
-from torch_lenet5.batches import Batches  # noqa: E402
-from torch_lenet5.model import digest  # noqa: E402
-from torch_lenet5.relay import RelayClient, RelayServer  # noqa: E402
-from torch_lenet5.watch import EventWatch  # noqa: E402
 
 Answer = Callable[[dict[str, Any]], Any]
 

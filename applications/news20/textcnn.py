@@ -16,21 +16,21 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+import text_flags  # noqa: E402
 from bigdl_app import flags, segment  # noqa: E402
-from textapp import TextWorkload, text_parser, text_problems  # noqa: E402
-
-KERNEL_WIDTH = 5  # words per filter, as in the original
+from text_flags import KERNEL_WIDTH  # noqa: E402
+from textapp import TextWorkload, text_parser  # noqa: E402
 
 
 class TextCNN(TextWorkload):
     name = "textcnn"
-    shape_flag = "filters"
+    shape_flag = text_flags.FILTERS
 
     def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
         about = "A text CNN on BigDL for PipeTune (resumable trial segment)"
-        p = text_parser(self.name, about, learning_rate=0.05)
-        p.add_argument("--filters", type=int, default=64, help="convolution filters")
-        return flags.parse_flags(p, argv, _problems)
+        p = text_parser(self.name, about, learning_rate=text_flags.CNN_LEARNING_RATE)
+        text_flags.add_cnn_flags(p)
+        return flags.parse_flags(p, argv, text_flags.cnn_problems)
 
     def body(self, model: Any, args: argparse.Namespace) -> int:
         from bigdl.dllib.nn.layer import ReLU, Squeeze, TemporalConvolution, TemporalMaxPooling
@@ -40,15 +40,6 @@ class TextCNN(TextWorkload):
         model.add(TemporalMaxPooling(args.sequenceLength - KERNEL_WIDTH + 1))  # max over time
         model.add(Squeeze(2))
         return args.filters
-
-
-def _problems(args: argparse.Namespace) -> list[str]:
-    problems = text_problems(args)
-    if args.filters < 1:
-        problems.append("--filters must be >= 1")
-    if args.sequenceLength < KERNEL_WIDTH:
-        problems.append(f"--sequenceLength must be >= {KERNEL_WIDTH} (the filters' width)")
-    return problems
 
 
 if __name__ == "__main__":

@@ -16,19 +16,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+import text_flags  # noqa: E402
 from bigdl_app import flags, segment  # noqa: E402
-from textapp import TextWorkload, text_parser, text_problems  # noqa: E402
+from textapp import TextWorkload, text_parser  # noqa: E402
 
 
 class TextLSTM(TextWorkload):
     name = "textlstm"
-    shape_flag = "hiddenSize"
+    shape_flag = text_flags.HIDDEN_SIZE
 
     def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
-        # an LSTM's gradients are smaller: 0.05 learns in 3x the epochs (README)
-        p = text_parser(self.name, "An LSTM text classifier on BigDL for PipeTune", 0.2)
-        p.add_argument("--hiddenSize", type=int, default=64, help="LSTM units")
-        return flags.parse_flags(p, argv, _problems)
+        about = "An LSTM text classifier on BigDL for PipeTune"
+        p = text_parser(self.name, about, text_flags.LSTM_LEARNING_RATE)
+        text_flags.add_lstm_flags(p)
+        return flags.parse_flags(p, argv, text_flags.lstm_problems)
 
     def body(self, model: Any, args: argparse.Namespace) -> int:
         from bigdl.dllib.nn.layer import LSTM, Recurrent, Select
@@ -36,13 +37,6 @@ class TextLSTM(TextWorkload):
         model.add(Recurrent().add(LSTM(args.embeddingDim, args.hiddenSize)))
         model.add(Select(2, -1))  # the last time step (the text is padded in front)
         return args.hiddenSize
-
-
-def _problems(args: argparse.Namespace) -> list[str]:
-    problems = text_problems(args)
-    if args.hiddenSize < 1:
-        problems.append("--hiddenSize must be >= 1")
-    return problems
 
 
 if __name__ == "__main__":

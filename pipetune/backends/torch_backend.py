@@ -6,8 +6,8 @@ TorchDistributor launcher starting `processes` training processes over gloo, on 
         [system flags] --cores T [hyperparameter flags] --epochs K --checkpoint DIR
         [--decisionFile F]
 
-(the launcher runs its app, `distributor.py` the script beside it, with the flags it does not
-take itself).
+(the launcher runs its app, e.g. lenet5_torch's `distributor.py` the script beside it, with
+the flags it does not take itself).
 
 `cores` is the job's CPUs on this host: a local job is launched held to the first of them
 (its widest live value, then placed at its setting at the first pause, as BigDL's local

@@ -1,2 +1,2 @@
-"""LeNet-5 on PyTorch for PipeTune: the parts of `lenet5_torch.py` (the app) and
-`distributor.py` (its TorchDistributor launcher). README.md next to them says how they fit."""
+"""LeNet-5's part of the torch app `lenet5_torch.py` and its launcher `distributor.py`: its
+flags, data and model (`workload.LeNet5`), on the shared machinery in ../../torch_app/."""

@@ -17,6 +17,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from torch_app import workload
+from torch_app.workload import AppError, Shard
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "lenet5" / "data.py"
 
@@ -39,12 +41,12 @@ def _load_shared_data() -> ModuleType:
 data = _load_shared_data()
 
 
-class DataError(ValueError):
+class DataError(AppError, ValueError):
     """The data the flags name cannot be read."""
 
 
 @dataclass(frozen=True)
-class DataPlan:
+class DataPlan(workload.DataPlan):
     """Which data a trial uses, from its flags: MNIST IDX files when `data_path` holds them,
     else scikit-learn's digits augmented to `train_size` samples."""
 
@@ -76,19 +78,16 @@ class DataPlan:
         same fields as the BigDL app's."""
         return {"source": self.source, "train_samples": self.train_size, "seed": self.seed}
 
+    def key(self) -> DataPlan:
+        return self  # every field makes the data
 
-@dataclass(frozen=True)
-class Shard:
-    """One rank's float32 (n, 1, 28, 28) images and 0-based int64 labels."""
-
-    train_x: np.ndarray
-    train_y: np.ndarray
-    val_x: np.ndarray
-    val_y: np.ndarray
+    def load(self, rank: int = 0, ranks: int = 1) -> Shard:
+        return load_shard(self, rank, ranks)
 
 
 def load_shard(plan: DataPlan, rank: int = 0, ranks: int = 1) -> Shard:
-    """Rank `rank`'s share of the training and validation sets."""
+    """Rank `rank`'s share of the training and validation sets: float32 (n, 1, 28, 28)
+    images and 0-based int64 labels."""
     if plan.source == "mnist-idx":
         train = data.mnist_partition(plan.mnist_dir, "train", plan.limit, rank, ranks)
         val = data.mnist_partition(plan.mnist_dir, "test", 0, rank, ranks)
@@ -103,4 +102,6 @@ def load_shard(plan: DataPlan, rank: int = 0, ranks: int = 1) -> Shard:
         train_y=np.asarray(train[1], dtype=np.int64) - data.LABEL_OFFSET,
         val_x=np.ascontiguousarray(val[0], dtype=np.float32),
         val_y=np.asarray(val[1], dtype=np.int64) - data.LABEL_OFFSET,
+        train_samples=plan.train_size,
+        classes=data.NUM_CLASSES,
     )

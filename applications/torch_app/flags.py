@@ -1,6 +1,7 @@
-"""The app's flags: the BigDL app's hyperparameters and data flags, the contract's standard
-flags, the threads of a launch, and what the TorchDistributor launcher adds. No torch import,
-so the launcher checks an app command line before it starts anything."""
+"""The flags every torch app shares: SGD's hyperparameters, the seed, the threads of a launch,
+what the TorchDistributor launcher adds, and the contract's standard flags; the app's own
+(its data and model) come from its `Workload`. No torch import, so the launcher checks an app
+command line before it starts anything."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, NoReturn
 
 from pipetune import contract
 
-PROG = "lenet5_torch.py"
+from .workload import Workload
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -24,10 +25,10 @@ class FlagParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def parser() -> FlagParser:
-    p = FlagParser(prog=PROG, description="LeNet-5 on PyTorch for PipeTune (a trial segment)")
-    p.add_argument("--batchSize", type=int, default=128)
-    p.add_argument("--learningRate", type=float, default=0.05)
+def parser(workload: Workload) -> FlagParser:
+    p = FlagParser(prog=f"{workload.name}.py", description=workload.description)
+    p.add_argument("--batchSize", type=int, default=workload.batch_size)
+    p.add_argument("--learningRate", type=float, default=workload.learning_rate)
     p.add_argument(
         "--learningRateDecay",
         type=float,
@@ -35,15 +36,7 @@ def parser() -> FlagParser:
         help="lr / (1 + iterations x decay), BigDL's default schedule",
     )
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument(
-        "--dataPath", default="", help="directory with MNIST IDX files; else sklearn digits"
-    )
-    p.add_argument(
-        "--trainSize",
-        type=int,
-        default=None,
-        help="digits: augmented training samples (default 6144); MNIST: cap (default/0: all)",
-    )
+    workload.add_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--cores",
@@ -62,9 +55,21 @@ def parser() -> FlagParser:
     return p
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = parser()
+def parse_args(workload: Workload, argv: list[str] | None = None) -> argparse.Namespace:
+    """The app's flags; exit 2 naming every problem at once (an `error` event too)."""
+    p = parser(workload)
     args = p.parse_args(argv)
+    problems = sgd_problems(args) + workload.problems(args)
+    if args.cores < 0:
+        problems.append("--cores must be >= 0")
+    if not args.checkpoint.strip():
+        problems.append("--checkpoint must not be empty")
+    if problems:
+        p.error("; ".join(problems))
+    return args
+
+
+def sgd_problems(args: argparse.Namespace) -> list[str]:
     problems = []
     if args.batchSize <= 0:
         problems.append("--batchSize must be > 0")
@@ -76,25 +81,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--momentum must be in [0, 1)")
     if args.epochs < 1:
         problems.append("--epochs must be >= 1")
-    if args.trainSize is not None and args.trainSize < 0:
-        problems.append("--trainSize must be >= 0")
-    if args.cores < 0:
-        problems.append("--cores must be >= 0")
-    if not args.checkpoint.strip():
-        problems.append("--checkpoint must not be empty")
-    if problems:
-        p.error("; ".join(problems))
-    return args
+    return problems
 
 
-def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
-    """Exactly the parsed values, the BigDL app's fields: echoed in every event, stored in
-    meta.json."""
+def sgd_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The shared flags' echoed values, as the BigDL apps name them (the app adds its own)."""
     return {
         "batchSize": args.batchSize,
         "learningRate": args.learningRate,
         "learningRateDecay": args.learningRateDecay,
         "momentum": args.momentum,
-        "seed": args.seed,
-        "trainSize": args.trainSize,
     }

@@ -22,7 +22,7 @@ from pipetune import contract
 
 from .batches import Batches
 from .live import LiveThreads
-from .samples import Shard
+from .workload import Shard
 from .world import World
 
 EVAL_BATCH_SIZE = 512
@@ -55,6 +55,7 @@ class Trainer:
         """Train iteration `step`; its wall seconds and this rank's summed loss."""
         t0 = time.perf_counter()
         idx = torch.from_numpy(self.batches.indices(step))
+        torch.manual_seed(self.batches.random_seed(step))  # dropout: the same after a resume
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate / (1 + step * self.decay)  # BigDL's SGD schedule
         self.trained.train()
@@ -87,8 +88,10 @@ class TrainingLoop:
         hyperparameters: dict[str, Any],
         decisions: Path | None,
         decision_timeout: float,
+        app: str,
     ) -> None:
         self.trainer = trainer
+        self.app = app  # names it in messages
         self.world = trainer.world
         self.live = live
         self.hp = hyperparameters
@@ -157,7 +160,7 @@ class TrainingLoop:
         epochs_done = step // self.per_epoch
         decision = contract.await_decision(path, epochs_done, self.decision_timeout, iteration=step)
         if decision is None:
-            print(f"lenet5_torch: no decision at iteration {step}; stopping", file=sys.stderr)
+            print(f"{self.app}: no decision at iteration {step}; stopping", file=sys.stderr)
             return None
         if not decision.go_on:
             return None

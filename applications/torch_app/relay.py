@@ -123,11 +123,14 @@ class RelayClient:
     """Rank 0's end: `sys.stdout` goes to the launcher while connected, and each decision the
     launcher sends lands in `mirror`, written atomically as the contract says."""
 
-    def __init__(self, address: str, mirror: Path, connect_s: float = 30.0) -> None:
+    def __init__(
+        self, address: str, mirror: Path, app: str = "app", connect_s: float = 30.0
+    ) -> None:
         host, _, port = address.rpartition(":")
         self._sock = socket.create_connection((host, int(port)), timeout=connect_s)
         self._sock.settimeout(None)
         self.mirror = mirror
+        self.app = app  # names it in messages
         self._stdout = sys.stdout
         sys.stdout = _SocketStream(self._sock)
         self._reader = threading.Thread(target=self._mirror, name="relay-mirror", daemon=True)
@@ -139,7 +142,7 @@ class RelayClient:
                 try:
                     decision = contract.Decision.from_json(line)
                 except ValueError:
-                    print(f"lenet5_torch: relay: not a decision: {line[:120]!r}", file=sys.stderr)
+                    print(f"{self.app}: relay: not a decision: {line[:120]!r}", file=sys.stderr)
                     continue
                 contract.write_decision(self.mirror, decision)
 

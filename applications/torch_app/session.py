@@ -15,12 +15,13 @@ from pathlib import Path
 
 from pipetune import contract
 
-from .samples import Shard
+from .workload import Shard
 
 
 class Session:
-    def __init__(self, next_path: Path | None) -> None:
+    def __init__(self, next_path: Path | None, app: str) -> None:
         self.next_path = next_path  # set when the launcher may reuse this process
+        self.app = app  # names it in messages
         self.segments = 0  # run to their end in this process
         self.handed_over_at = 0.0  # unix time the launcher sent the segment in progress
         self._key: Hashable = None
@@ -46,7 +47,7 @@ class Session:
             return None
         handover = contract.await_next(self.next_path, self.segments, timeout_s)
         if handover is None:
-            print(f"lenet5_torch: no next segment in {timeout_s:g} s; exiting", file=sys.stderr)
+            print(f"{self.app}: no next segment in {timeout_s:g} s; exiting", file=sys.stderr)
             return None
         if handover.exit:
             return None

@@ -5,7 +5,7 @@ next iteration. Each rank applies it to itself: `cores` counts the threads of on
 BigDL's core number counts those of one node. The launcher moves the processes onto the CPUs
 of the new setting before it sends the decision; `in_force()` echoes both, and it checks them.
 Inter-op threads stay as torch starts them: torch allows setting them only once, before any
-inter-op work, and LeNet-5 runs no inter-op parallel work anyway.
+inter-op work, and the bundled models run no inter-op parallel work anyway.
 """
 
 from __future__ import annotations
