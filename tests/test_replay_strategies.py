@@ -212,10 +212,11 @@ def test_online_recognition_learns_then_hits_and_counts_false_hits(setup):
     assert result.recognised > 0.8 * result.trials  # after the first jobs of each workload
     assert result.probed >= 3  # each workload probed before it is known
     assert result.false_hits <= 0.01 * result.recognised
-    # Noise beyond what the model assumes (0.25 log units per counter) blurs the workloads:
-    # then some look-ups land on another workload's entry, and they are counted as such.
+    # Noise as large as the workloads' differences (1 log unit per counter) blurs them: the
+    # model learns that noise, some look-ups land on another workload's entry, and they are
+    # counted as such.
     blurred = simulate("pipetune", jobs, services, 4, 0.5, profile_noise=1.0)
-    assert blurred.false_hits > 0 and blurred.recognised < result.recognised
+    assert blurred.false_hits > result.false_hits
     v1 = simulate("v1", jobs, services, 4, 0.5)
     assert v1.recognised == 0 and v1.mean_response_s >= v1.mean_service_s
     assert v1.p95_response_s >= v1.mean_service_s

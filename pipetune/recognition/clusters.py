@@ -8,11 +8,20 @@ Fit (`fit_model`), on the log-scaled, standardised features of the stored observ
   random_state=seed)` for k = 2 … min(8, n − 1, distinct rows), the highest silhouette score
   (on at most `SILHOUETTE_SAMPLE` rows) wins (ties: the smaller k). If even the best score
   is ≤ 0.25 ("no substantial structure", Kaufman & Rousseeuw), the rows are one job: k = 1.
+* Run-to-run noise (`noise` module): every k = 1 … min(8, n − 1, distinct) is fitted, and each
+  clustering's pooled within-cluster spread (n − k degrees of freedom) updates the prior of
+  `NOISE_SIGMA` per feature (worth `PRIOR_WEIGHT` pseudo degrees of freedom).
 * k candidates that split one job by its noise are rejected: a clustering counts only if every
-  pair of centroids is farther apart than two runs of one job typically are under the noise
-  prior (`separation`, below); when no k ≥ 2 passes, k = 1.
+  pair of centroids is farther apart than two runs of one job typically are, √(2·noise) with
+  the noise of that clustering (`separation`; a clustering that merges jobs counts their gap as
+  noise, so it is judged by that). k-means halves of one job's runs are ~1.6 σ apart along one
+  direction while √(2·noise) grows with √(2·d), so they fail; when no k ≥ 2 passes, k = 1.
+* The model's noise (`ClusterModel.noise`, stored with it) is the smallest of the candidates'
+  estimates: what the best-fitting clustering leaves unexplained. A clustering with too few
+  clusters (a given or capped k, or k = 1 by silhouette) would count the gaps between the jobs
+  it merges as noise; the finest ones have few degrees of freedom, so the prior holds them up.
 * Threshold of cluster c, on the Euclidean distance to its centroid in standardised units,
-  blends what the members show with a prior on run-to-run noise, so that a cluster of one or
+  blends what the members show with the learnt run-to-run noise, so that a cluster of one or
   two runs is neither a pin-prick (the original's failure: a repeat missed) nor unbounded:
 
   - *learnt* `O`: `MARGIN` (1.5) × √((n+1)/(n−1)) × the `PERCENTILE` (95th) of its n members'
@@ -22,13 +31,11 @@ Fit (`fit_model`), on the log-scaled, standardised features of the stored observ
     cluster gets the median of the other clusters' learnt thresholds (or, if no cluster is big
     enough, the rule above on all members' distances pooled), or its own rule on its largest
     member distance if that is larger.
-  - *prior* `P`: a new run's expected distance if every feature varied by `NOISE_SIGMA` (0.25,
-    in log units, ~28 %: what runs of one job showed here) between runs, `MARGIN` ×
-    √((1 + 1/n) · Σ_f (NOISE_SIGMA / std_f)²), the batch size excepted (it is exact). It is
-    in the scaler's units, so it shrinks by itself when the model knows several jobs (their
-    spread makes each std_f large).
+  - *noise* `P`: a new run's expected distance from the centroid of n runs under the model's
+    noise, `MARGIN` × √((1 + 1/n) · noise) (`prior_radius`). The knowledge table's entry
+    radius uses the same `P` (`model.Recognizer._radius`).
   - threshold = √((w·P² + (n−1)·O²) / (w + n − 1)) with w = `PRIOR_WEIGHT` (3) pseudo-runs:
-    the prior dominates at n = 1–2 and fades as members accumulate (7 % of the weight at
+    the pooled noise dominates at n = 1–2 and fades as members accumulate (7 % of the weight at
     n = 40). Every threshold is at least `THRESHOLD_FLOOR` (0.5).
 
   A profile farther than the threshold of its nearest centroid is an unknown job.
@@ -43,7 +50,9 @@ from typing import Any
 
 import numpy as np
 
-from pipetune.recognition.features import BATCH_SIZE, Scaler
+from pipetune.recognition import noise as run_noise
+from pipetune.recognition.features import Scaler
+from pipetune.recognition.noise import NOISE_SIGMA, PRIOR_WEIGHT
 
 MAX_K = 8
 SILHOUETTE_SAMPLE = 2000  # silhouette is O(n²): scored on a seeded sample of this many rows
@@ -52,9 +61,6 @@ PERCENTILE = 95.0
 MARGIN = 1.5
 MIN_MEMBERS = 3
 THRESHOLD_FLOOR = 0.5
-NOISE_SIGMA = 0.25
-PRIOR_WEIGHT = 3.0
-EXACT_FEATURES = frozenset({BATCH_SIZE})  # descriptors without run-to-run noise
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class ClusterModel:
     thresholds: np.ndarray
     sizes: tuple[int, ...]
     k_rule: str  # how k was chosen, in words
+    noise: float  # learnt run-to-run noise: a run's expected squared distance to its job's mean
     silhouettes: dict[int, float] = field(default_factory=dict)
     fitted_on: int = 0
 
@@ -122,38 +129,34 @@ def fit_model(
     if k is not None and k > distinct:
         return Unfitted(f"model not fitted: k = {k} but only {distinct} distinct profiles")
 
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
     from threadpoolctl import threadpool_limits
 
     # Tiny data: one thread is several times faster than OpenMP's start-up on every fit.
     with threadpool_limits(1):
-        fits: dict[int, Any] = {}
-        silhouettes: dict[int, float] = {}
-        rule = "given"
+        fits = {c: _kmeans(z, c, seed) for c in range(1, min(MAX_K, n - 1, distinct) + 1)}
+        noises = {c: run_noise.estimate(scaler, z, km.labels_) for c, km in fits.items()}
         if k is None:
-            apart = separation(scaler)
-            for candidate in range(2, min(MAX_K, n - 1, distinct) + 1):
-                fits[candidate] = KMeans(n_clusters=candidate, n_init=10, random_state=seed).fit(z)
-                if _min_gap(fits[candidate].cluster_centers_) <= apart:
-                    continue  # splits runs of one job by their noise
-                silhouettes[candidate] = float(
-                    silhouette_score(
-                        z,
-                        fits[candidate].labels_,
-                        sample_size=min(n, SILHOUETTE_SAMPLE),
-                        random_state=seed,
-                    )
-                )
-            k, rule = _choose_k(silhouettes, apart, len(fits))
-        km = fits.get(k) or KMeans(n_clusters=k, n_init=10, random_state=seed).fit(z)
+            k, rule, silhouettes = _choose_k(z, fits, noises, seed)
+        else:
+            rule, silhouettes = "given", {}
+            fits[k] = fits.get(k) or _kmeans(z, k, seed)
+            noises[k] = run_noise.estimate(scaler, z, fits[k].labels_)
+    km = fits[k]
     centroids = np.asarray(km.cluster_centers_, dtype=float)
     labels = np.asarray(km.labels_, dtype=int)
     distances = np.sqrt(((z - centroids[labels]) ** 2).sum(axis=1))
     sizes = tuple(int((labels == c).sum()) for c in range(k))
-    prior = np.array([prior_radius(scaler, size) for size in sizes])
+    noise = min(noises.values())  # module doc: what the best-fitting clustering leaves
+    prior = np.array([prior_radius(noise, size) for size in sizes])
     model = ClusterModel(
-        scaler, centroids, thresholds(labels, distances, k, prior), sizes, rule, silhouettes, n
+        scaler,
+        centroids,
+        thresholds(labels, distances, k, prior),
+        sizes,
+        rule,
+        noise,
+        silhouettes,
+        n,
     )
     return model, labels
 
@@ -170,13 +173,38 @@ def threshold_rule() -> dict[str, float]:
     }
 
 
-def _choose_k(silhouettes: dict[int, float], apart: float, tried: int) -> tuple[int, str]:
+def _kmeans(z: np.ndarray, k: int, seed: int) -> Any:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(z)
+
+
+def _choose_k(
+    z: np.ndarray, fits: dict[int, Any], noises: dict[int, float], seed: int
+) -> tuple[int, str, dict[int, float]]:
+    """(k, rule, silhouettes): the best silhouette over the k ≥ 2 whose centroids are farther
+    apart than two runs of one job under their own clustering's noise, else 1."""
+    from sklearn.metrics import silhouette_score
+
+    silhouettes: dict[int, float] = {}
+    for candidate, km in fits.items():
+        if candidate < 2 or _min_gap(km.cluster_centers_) <= separation(noises[candidate]):
+            continue  # one cluster, or splits runs of one job by their noise
+        sample = min(len(z), SILHOUETTE_SAMPLE)
+        silhouettes[candidate] = float(
+            silhouette_score(z, km.labels_, sample_size=sample, random_state=seed)
+        )
+    k, rule = _best_silhouette(silhouettes, max(fits))
+    return k, rule, silhouettes
+
+
+def _best_silhouette(silhouettes: dict[int, float], highest: int) -> tuple[int, str]:
     """The k with the best silhouette (ties: the smaller), or 1 without structure."""
     if not silhouettes:
-        if tried:
+        if highest >= 2:
             return 1, (
-                f"one cluster: every k = 2..{tried + 1} put centroids closer than {apart:.3g}, "
-                "the distance between two runs of one job under the noise prior"
+                f"one cluster: every k = 2..{highest} put centroids closer than two runs of "
+                "one job are apart under the noise of its clustering"
             )
         return 1, "one cluster: too few profiles to compare k = 2.. by silhouette"
     k = max(silhouettes, key=lambda c: (silhouettes[c], -c))
@@ -189,22 +217,16 @@ def _choose_k(silhouettes: dict[int, float], apart: float, tried: int) -> tuple[
     return k, f"silhouette: best {best:.3f} at k = {k} over k = 2..{max(silhouettes)}"
 
 
-def _noise_terms(scaler: Scaler) -> float:
-    """Σ_f (NOISE_SIGMA / std_f)²: a run's expected squared distance from the job's true mean."""
-    noisy = np.array([name not in EXACT_FEATURES for name in scaler.names], dtype=float)
-    return float((noisy * (NOISE_SIGMA / np.asarray(scaler.std)) ** 2).sum())
+def prior_radius(noise: float, n: int) -> float:
+    """`P`: the distance a new run of a job falls within, from a centroid of its n runs, when
+    a run's expected squared distance from its job's mean is `noise`."""
+    return MARGIN * math.sqrt((1 + 1 / max(n, 1)) * noise)
 
 
-def prior_radius(scaler: Scaler, n: int) -> float:
-    """`P`: the distance a new run of a job falls within, from a centroid of its n runs."""
-    return MARGIN * math.sqrt((1 + 1 / max(n, 1)) * _noise_terms(scaler))
-
-
-def separation(scaler: Scaler) -> float:
-    """The typical distance between two single runs of one job under the prior, √(2·Σ_f …).
-    No margin: k-means centroids of one job split in two are closer than that, two jobs'
-    centroids are not."""
-    return math.sqrt(2 * _noise_terms(scaler))
+def separation(noise: float) -> float:
+    """The typical distance between two single runs of one job, √(2·noise). No margin: k-means
+    centroids of one job split in two are closer than that, two jobs' centroids are not."""
+    return math.sqrt(2 * noise)
 
 
 def _min_gap(centroids: np.ndarray) -> float:

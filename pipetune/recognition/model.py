@@ -16,9 +16,7 @@ import numpy as np
 
 from pipetune.probing.objective import Objective
 from pipetune.recognition.clusters import (
-    EXACT_FEATURES,
     MARGIN,
-    PRIOR_WEIGHT,
     THRESHOLD_FLOOR,
     ClusterModel,
     Unfitted,
@@ -28,6 +26,7 @@ from pipetune.recognition.clusters import (
 )
 from pipetune.recognition.features import FeatureSpec, Observation
 from pipetune.recognition.knowledge import NEAREST_FACTOR, KnowledgeEntry, KnowledgeTable
+from pipetune.recognition.noise import EXACT_FEATURES, PRIOR_WEIGHT
 from pipetune.records import SystemSetting
 
 
@@ -232,10 +231,11 @@ class Recognizer:
 
     def _radius(self, entry: KnowledgeEntry) -> float:
         """How far a new run of an entry's job may fall from the mean of its n runs: the
-        noise prior blended with their own spread, as cluster thresholds are."""
+        model's learnt run-to-run noise blended with their own spread, as cluster thresholds
+        are."""
         assert self.model is not None
         n = entry.members
-        prior = prior_radius(self.model.scaler, n)
+        prior = prior_radius(self.model.noise, n)
         if n < 2:
             return max(prior, THRESHOLD_FLOOR)
         own = MARGIN * math.sqrt(entry.spread / (n - 1) * (1 + 1 / n))
@@ -295,6 +295,7 @@ class Recognizer:
             silhouette={str(k): round(v, 4) for k, v in m.silhouettes.items()},
             feature_names=list(m.scaler.names),
             threshold_rule=threshold_rule(),
+            noise=m.noise,
             clusters=[
                 {
                     "cluster": c,

@@ -17,6 +17,7 @@ from pipetune.recognition.clusters import ClusterModel
 from pipetune.recognition.features import FeatureSpec, Observation, Scaler
 from pipetune.recognition.json_reader import JsonReader, show
 from pipetune.recognition.model_file import FORMAT, VERSION, ModelUnusable
+from pipetune.recognition.noise import prior_noise
 from pipetune.records import SystemSetting
 from pipetune.telemetry.profile import JobProfile, ProfileError
 
@@ -136,6 +137,9 @@ def _read_model(r: JsonReader, d: Any) -> ClusterModel | None:
     rule = r.key(d, "k_rule", str, "model.k_rule")
     centroids = r.matrix(d.get("centroids"), "model.centroids", k, width)
     thresholds = r.vector(d.get("thresholds"), "model.thresholds", k, positive=True)
+    noise = r.number(d["noise"], "model.noise") if "noise" in d else None
+    if noise is not None and noise < 0:
+        r.bad("model.noise", "a finite number >= 0", show(noise))
     sizes = [r.count(s, f"model.sizes[{i}]") for i, s in enumerate(r.sized(d, "sizes", k))]
     fitted_on = r.count(d.get("fitted_on"), "model.fitted_on")
     sil = r.key(d, "silhouette", dict, "model.silhouette") or {}
@@ -148,12 +152,14 @@ def _read_model(r: JsonReader, d: Any) -> ClusterModel | None:
             silhouettes[int(key)] = v
     if len(r.problems) > n_problems or names is None or rule is None:
         return None
+    scaler = Scaler(tuple(names), tuple(mean or ()), tuple(std or ()), tuple(ref or ()))
     return ClusterModel(
-        Scaler(tuple(names), tuple(mean or ()), tuple(std or ()), tuple(ref or ())),
+        scaler,
         np.asarray(centroids, dtype=float),
         np.asarray(thresholds, dtype=float),
         tuple(int(s or 0) for s in sizes),
         rule,
+        prior_noise(scaler) if noise is None else noise,  # saved before noise was learnt
         silhouettes,
         int(fitted_on or 0),
     )
