@@ -1,5 +1,6 @@
 """Recognizer with real scikit-learn: recurring jobs recognised, far jobs unknown, the feature
-set checked, k by silhouette, the refit schedule, and the table rebuilt across refits."""
+set checked, k by separation in noise units, the refit schedule, and the table rebuilt across
+refits."""
 
 from __future__ import annotations
 
@@ -126,9 +127,9 @@ def test_order_is_by_name_never_by_position(rec):
     assert list(shuffled) != list(obs.profile.features)
 
 
-def test_k_is_chosen_by_silhouette_and_finds_the_three_jobs(rec):
+def test_k_is_the_largest_separated_one_and_finds_the_three_jobs(rec):
     assert rec.model.k == 3
-    assert rec.model.k_rule.startswith("silhouette: best")
+    assert rec.model.k_rule.startswith("separation: the largest k")
     sil = rec.model.silhouettes
     # k >= 4 splits a job's six runs by their noise: rejected before any silhouette is scored
     assert set(sil) == {2, 3}
@@ -286,7 +287,7 @@ def test_fit_model_reports_why_not():
 def test_describe_is_json_friendly_and_complete(rec):
     d = rec.describe()
     json.dumps(d, allow_nan=False)
-    assert d["fitted"] and d["k"] == 3 and d["k_rule"].startswith("silhouette")
+    assert d["fitted"] and d["k"] == 3 and d["k_rule"].startswith("separation")
     assert d["observations"] == 18 and d["status"] == "fitted on 18 of 18 observations"
     assert sorted(c["size"] for c in d["clusters"]) == [6, 6, 6]
     assert sorted(next(iter(c["jobs"])) for c in d["clusters"]) == sorted(KNOWN)

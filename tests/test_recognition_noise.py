@@ -10,7 +10,13 @@ import pytest
 
 from pipetune.recognition import Observation, Recognizer, RecognizerSettings
 from pipetune.recognition.features import Scaler
-from pipetune.recognition.noise import PRIOR_WEIGHT, estimate, prior_noise
+from pipetune.recognition.noise import (
+    NOISE_SIGMA,
+    PRIOR_WEIGHT,
+    feature_variance,
+    prior_noise,
+    weights,
+)
 from pipetune.recognition.persistence import load, save
 from pipetune.telemetry.profile import JobProfile
 from tests.test_recognition_profiles import BASE, DURATION, probes
@@ -79,23 +85,30 @@ def test_one_jobs_runs_are_never_split_into_two_clusters(seed, runs):
     assert rec.lookup(run("first", np.random.default_rng(300 + seed))).hit
 
 
-def test_the_estimate_blends_the_prior_with_the_pooled_within_cluster_spread():
+def test_the_estimate_blends_the_prior_with_the_pooled_within_cluster_spread_per_feature():
     names = ("a", "b", "job.batch_size")
     scaler = Scaler(names, (0.0, 0.0, 0.0), (0.5, 1.0, 1.0))
     assert prior_noise(scaler) == pytest.approx((0.25 / 0.5) ** 2 + 0.25**2)  # batch exact
     z = np.array([[1.0, 0.0, 5.0], [-1.0, 0.0, 5.0], [10.0, 2.0, 0.0], [10.0, 0.0, 9.0]])
     labels = np.array([0, 0, 1, 1])
-    within = 2.0 + 2.0  # Σ squared distances to the cluster means, batch size left out
-    expected = (PRIOR_WEIGHT * prior_noise(scaler) + within) / (PRIOR_WEIGHT + 4 - 2)
-    assert estimate(scaler, z, labels) == pytest.approx(expected)
+    # Within-cluster sums of squares in log units (z × std): a 0.25 + 0.25, b 1 + 1.
+    within = np.array([0.5, 2.0])
+    expected = (PRIOR_WEIGHT * NOISE_SIGMA**2 + within) / (PRIOR_WEIGHT + 4 - 2)
+    variance = feature_variance(scaler, z, labels)
+    assert variance[:2] == pytest.approx(expected)
+    assert variance[2] == pytest.approx(NOISE_SIGMA**2)  # batch size: exact, the prior's σ
+    assert weights(scaler, variance) == pytest.approx(np.array([0.5, 1.0, 1.0]) / np.sqrt(variance))
     # One run per cluster: no degree of freedom, the prior alone.
-    assert estimate(scaler, z[:2], np.array([0, 1])) == pytest.approx(prior_noise(scaler))
+    assert feature_variance(scaler, z[:2], np.array([0, 1])) == pytest.approx(NOISE_SIGMA**2)
 
 
 def test_the_noise_is_learnt_from_the_data_not_the_prior_alone():
     rec = trained(("first", "second"), 0, runs=10)
-    # ±5 % uniform noise is ~0.03 log units per feature, far below the prior's 0.25.
-    assert rec.model.noise < 0.5 * prior_noise(rec.model.scaler)
+    # ±5 % uniform noise is ~0.03 log units per feature, far below the prior's 0.25: the
+    # learnt σ_f = std_f / weight_f is well below it on every noisy feature.
+    sigma = np.asarray(rec.model.scaler.std) / rec.model.weights
+    noisy = [n != "job.batch_size" for n in rec.model.scaler.names]
+    assert (sigma[noisy] < 0.5 * NOISE_SIGMA).all()
 
 
 def test_a_saved_model_keeps_its_noise_and_older_files_get_the_prior(tmp_path):
@@ -104,11 +117,14 @@ def test_a_saved_model_keeps_its_noise_and_older_files_get_the_prior(tmp_path):
     save(rec, path)
     loaded = load(path, DURATION)
     assert loaded.model.noise == rec.model.noise
+    assert np.array_equal(loaded.model.weights, rec.model.weights)
     queries = [run(job, np.random.default_rng(5)) for job in ("first", "second")]
     assert [loaded.lookup(q) for q in queries] == [rec.lookup(q) for q in queries]
     data = json.loads(path.read_text())
     del data["model"]["noise"]  # as saved before the noise was learnt
+    del data["model"]["weights"]
     path.write_text(json.dumps(data))
     older = load(path, DURATION)
     assert older.model.noise == pytest.approx(prior_noise(older.model.scaler))
+    assert older.model.weights is None  # measures in standardised units, as it was fitted
     assert np.array_equal(older.model.thresholds, rec.model.thresholds)

@@ -73,7 +73,7 @@ def test_the_file_is_plain_json_with_format_version_and_model(saved, rec):
     assert len(model["centroids"]) == model["k"] == 3
     assert {len(row) for row in model["centroids"]} == {len(model["feature_names"])}
     assert set(model["scaler"]) == {"mean", "std", "ref"}
-    assert model["k_rule"].startswith("silhouette")
+    assert model["k_rule"].startswith("separation")
     assert len(data["observations"]) == 20 and len(data["history"]) == 1
     assert {k["count"] for k in data["knowledge"]} >= {1, 6}
 

@@ -1,26 +1,30 @@
-"""k-means over standardised profiles and per-cluster distance thresholds: the `ClusterModel`.
+"""k-means over profiles in units of run-to-run noise, and per-cluster distance thresholds: the
+`ClusterModel`.
 
 Fit (`fit_model`), on the log-scaled, standardised features of the stored observations:
 
 * Not fitted with fewer than `min_observations` (default 4) rows, or when all rows are
   identical; every look-up is then a miss that says so.
-* k: the configured one, else the silhouette criterion: `KMeans(n_clusters=k, n_init=10,
-  random_state=seed)` for k = 2 … min(8, n − 1, distinct rows), the highest silhouette score
-  (on at most `SILHOUETTE_SAMPLE` rows) wins (ties: the smaller k). If even the best score
-  is ≤ 0.25 ("no substantial structure", Kaufman & Rousseeuw), the rows are one job: k = 1.
-* Run-to-run noise (`noise` module): every k = 1 … min(8, n − 1, distinct) is fitted, and each
-  clustering's pooled within-cluster spread (n − k degrees of freedom) updates the prior of
-  `NOISE_SIGMA` per feature (worth `PRIOR_WEIGHT` pseudo degrees of freedom).
-* k candidates that split one job by its noise are rejected: a clustering counts only if every
-  pair of centroids is farther apart than two runs of one job typically are, √(2·noise) with
-  the noise of that clustering (`separation`; a clustering that merges jobs counts their gap as
-  noise, so it is judged by that). k-means halves of one job's runs are ~1.6 σ apart along one
-  direction while √(2·noise) grows with √(2·d), so they fail; when no k ≥ 2 passes, k = 1.
-* The model's noise (`ClusterModel.noise`, stored with it) is the smallest of the candidates'
-  estimates: what the best-fitting clustering leaves unexplained. A clustering with too few
-  clusters (a given or capped k, or k = 1 by silhouette) would count the gaps between the jobs
-  it merges as noise; the finest ones have few degrees of freedom, so the prior holds them up.
-* Threshold of cluster c, on the Euclidean distance to its centroid in standardised units,
+* Candidates: `KMeans(n_clusters=k, n_init=10, random_state=seed)` in standardised units for
+  every k = 1 … min(8, n − 1, distinct rows); each candidate learns its own per-feature
+  run-to-run noise from its pooled within-cluster spread (`noise.feature_variance`) and is
+  judged in those noise units (a clustering that merges jobs counts their gap as noise, so it
+  is judged by that).
+* Separation test: a candidate k ≥ 2 passes only if every pair of its centroids is farther
+  apart than two runs of one job typically are, √(2·d) in noise units (d noisy features,
+  `separation`). k-means halves of one job's runs are ~1.6 σ apart along one direction while
+  √(2·d) grows with √d, so they fail.
+* k: the configured one, else the *largest* k that passes (silhouette favours the coarse split
+  of hierarchical structure, e.g. one far job against two close ones, so it is not the rule).
+  Silhouette (on at most `SILHOUETTE_SAMPLE` rows, in each candidate's noise units) only says
+  whether there is structure at all: if no passing k scores above 0.25 ("no substantial
+  structure", Kaufman & Rousseeuw), or none passes, the rows are one job: k = 1.
+* Metric: the per-feature noise of the finest candidate that passes (k = 1 if none), whatever
+  k is used, so that a given or small k does not count the gaps between jobs as noise
+  (`noise` module doc). The rows are clustered again at k in those noise units, where
+  look-ups measure, and the model keeps the weights (`ClusterModel.weights`). Its `noise` is
+  then d, a run's expected squared distance from its job's mean in noise units.
+* Threshold of cluster c, on the Euclidean distance to its centroid in noise units,
   blends what the members show with the learnt run-to-run noise, so that a cluster of one or
   two runs is neither a pin-prick (the original's failure: a repeat missed) nor unbounded:
 
@@ -75,6 +79,8 @@ class ClusterModel:
     noise: float  # learnt run-to-run noise: a run's expected squared distance to its job's mean
     silhouettes: dict[int, float] = field(default_factory=dict)
     fitted_on: int = 0
+    weights: np.ndarray | None = None  # standardised → noise units per feature; None: as saved
+    # before per-feature noise (distances in standardised units)
 
     @property
     def k(self) -> int:
@@ -88,7 +94,7 @@ class ClusterModel:
 
     def distinctive(self, cluster: int, top: int = 3) -> list[dict[str, Any]]:
         """The centroid's features farthest from the overall mean, in σ and in raw units."""
-        z = self.centroids[cluster]
+        z = self.centroids[cluster] / self._scale()
         raw = self.scaler.inverse(z)
         order = np.argsort(-np.abs(z))[:top]
         return [
@@ -97,8 +103,12 @@ class ClusterModel:
         ]
 
     def standardise(self, features: dict[str, float]) -> np.ndarray:
-        """One observation's raw features → a standardised row; `FeatureMismatch` if they differ."""
-        return self.scaler.transform(self.scaler.row(features))
+        """One observation's raw features → a row in the model's units (noise units, or
+        standardised for a model saved without weights); `FeatureMismatch` if they differ."""
+        return self.scaler.transform(self.scaler.row(features)) * self._scale()
+
+    def _scale(self) -> np.ndarray:
+        return np.ones(len(self.scaler.names)) if self.weights is None else self.weights
 
 
 @dataclass(frozen=True)
@@ -133,20 +143,20 @@ def fit_model(
 
     # Tiny data: one thread is several times faster than OpenMP's start-up on every fit.
     with threadpool_limits(1):
-        fits = {c: _kmeans(z, c, seed) for c in range(1, min(MAX_K, n - 1, distinct) + 1)}
-        noises = {c: run_noise.estimate(scaler, z, km.labels_) for c, km in fits.items()}
+        candidates = _candidates(scaler, z, min(MAX_K, n - 1, distinct), seed)
+        finest = max(c.k for c in candidates.values() if c.separated)
         if k is None:
-            k, rule, silhouettes = _choose_k(z, fits, noises, seed)
+            k, rule, silhouettes = _choose_k(candidates, seed)
         else:
             rule, silhouettes = "given", {}
-            fits[k] = fits.get(k) or _kmeans(z, k, seed)
-            noises[k] = run_noise.estimate(scaler, z, fits[k].labels_)
-    km = fits[k]
+        scale = candidates[finest].weights  # module doc: the finest clustering that passes
+        zw = z * scale
+        km = _kmeans(zw, k, seed)  # clustered again in noise units, where look-ups measure
     centroids = np.asarray(km.cluster_centers_, dtype=float)
     labels = np.asarray(km.labels_, dtype=int)
-    distances = np.sqrt(((z - centroids[labels]) ** 2).sum(axis=1))
+    distances = np.sqrt(((zw - centroids[labels]) ** 2).sum(axis=1))
     sizes = tuple(int((labels == c).sum()) for c in range(k))
-    noise = min(noises.values())  # module doc: what the best-fitting clustering leaves
+    noise = run_noise.noise_units(scaler)
     prior = np.array([prior_radius(noise, size) for size in sizes])
     model = ClusterModel(
         scaler,
@@ -157,8 +167,33 @@ def fit_model(
         noise,
         silhouettes,
         n,
+        scale,
     )
     return model, labels
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One k's clustering in standardised units, its learnt noise and its rows in noise units."""
+
+    k: int
+    labels: np.ndarray
+    weights: np.ndarray
+    scaled: np.ndarray  # the rows in this clustering's noise units
+    separated: bool  # k = 1, or every pair of centroids farther apart than two runs of one job
+
+
+def _candidates(scaler: Scaler, z: np.ndarray, highest: int, seed: int) -> dict[int, _Candidate]:
+    """k = 1 … highest, each judged in the noise units of its own clustering."""
+    out = {}
+    for c in range(1, highest + 1):
+        labels = np.asarray(_kmeans(z, c, seed).labels_, dtype=int)
+        scale = run_noise.weights(scaler, run_noise.feature_variance(scaler, z, labels))
+        scaled = z * scale
+        centroids = np.array([scaled[labels == i].mean(axis=0) for i in range(c)])
+        passes = c == 1 or _min_gap(centroids) > separation(run_noise.noise_units(scaler))
+        out[c] = _Candidate(c, labels, scale, scaled, passes)
+    return out
 
 
 def threshold_rule() -> dict[str, float]:
@@ -179,42 +214,51 @@ def _kmeans(z: np.ndarray, k: int, seed: int) -> Any:
     return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(z)
 
 
-def _choose_k(
-    z: np.ndarray, fits: dict[int, Any], noises: dict[int, float], seed: int
-) -> tuple[int, str, dict[int, float]]:
-    """(k, rule, silhouettes): the best silhouette over the k ≥ 2 whose centroids are farther
-    apart than two runs of one job under their own clustering's noise, else 1."""
+def _choose_k(candidates: dict[int, _Candidate], seed: int) -> tuple[int, str, dict[int, float]]:
+    """(k, rule, silhouettes): the largest k ≥ 2 whose centroids are farther apart than two
+    runs of one job in its own noise units; 1 if none is, or if no such k has a silhouette
+    above `NO_STRUCTURE_SILHOUETTE`."""
     from sklearn.metrics import silhouette_score
 
     silhouettes: dict[int, float] = {}
-    for candidate, km in fits.items():
-        if candidate < 2 or _min_gap(km.cluster_centers_) <= separation(noises[candidate]):
+    for c in candidates.values():
+        if c.k < 2 or not c.separated:
             continue  # one cluster, or splits runs of one job by their noise
-        sample = min(len(z), SILHOUETTE_SAMPLE)
-        silhouettes[candidate] = float(
-            silhouette_score(z, km.labels_, sample_size=sample, random_state=seed)
+        sample = min(len(c.scaled), SILHOUETTE_SAMPLE)
+        silhouettes[c.k] = float(
+            silhouette_score(c.scaled, c.labels, sample_size=sample, random_state=seed)
         )
-    k, rule = _best_silhouette(silhouettes, max(fits))
-    return k, rule, silhouettes
-
-
-def _best_silhouette(silhouettes: dict[int, float], highest: int) -> tuple[int, str]:
-    """The k with the best silhouette (ties: the smaller), or 1 without structure."""
+    highest = max(candidates)
     if not silhouettes:
         if highest >= 2:
-            return 1, (
-                f"one cluster: every k = 2..{highest} put centroids closer than two runs of "
-                "one job are apart under the noise of its clustering"
+            return (
+                1,
+                (
+                    f"one cluster: every k = 2..{highest} put centroids closer than two runs of "
+                    "one job are apart in the noise units of its clustering"
+                ),
+                silhouettes,
             )
-        return 1, "one cluster: too few profiles to compare k = 2.. by silhouette"
-    k = max(silhouettes, key=lambda c: (silhouettes[c], -c))
-    best = silhouettes[k]
+        return 1, "one cluster: too few profiles to compare k = 2..", silhouettes
+    best = max(silhouettes.values())
     if best <= NO_STRUCTURE_SILHOUETTE:
-        return 1, (
-            f"no structure: best silhouette {best:.3f} (k = {k}) "
-            f"<= {NO_STRUCTURE_SILHOUETTE}, so one cluster"
+        return (
+            1,
+            (
+                f"no structure: best silhouette {best:.3f} <= {NO_STRUCTURE_SILHOUETTE} over the "
+                "separated k, so one cluster"
+            ),
+            silhouettes,
         )
-    return k, f"silhouette: best {best:.3f} at k = {k} over k = 2..{max(silhouettes)}"
+    k = max(silhouettes)
+    return (
+        k,
+        (
+            f"separation: the largest k of 2..{highest} whose centroids are all farther apart than "
+            f"two runs of one job (best silhouette {best:.3f})"
+        ),
+        silhouettes,
+    )
 
 
 def prior_radius(noise: float, n: int) -> float:

@@ -5,10 +5,10 @@ probing's own `select_best` and objective, so a cell says what live probing woul
 
 A cell holds one entry per job profile: a k-means cluster can hold several jobs (k is capped,
 and jobs whose counters differ little share one), and their best settings need not agree. Each
-entry keeps the mean standardised profile of the observations it learnt from (`center`, the
-batch size left out) and their spread; an observation belongs to the nearest entry within
-`radius(entry)` of it (the model's run-to-run noise radius, blended with the entry's own spread
-as cluster thresholds are), else it starts a new entry. A look-up hits only an
+entry keeps the mean profile (in the model's noise units) of the observations it learnt from
+(`center`, the batch size left out) and their spread; an observation belongs to the nearest
+entry within `radius(entry)` of it (the model's run-to-run noise radius, blended with the
+entry's own spread as cluster thresholds are), else it starts a new entry. A look-up hits only an
 entry within that radius: a profile that matches the cluster but none of its jobs is a miss,
 not another job's setting.
 
@@ -54,7 +54,7 @@ class KnowledgeEntry:
     count: int  # observations in a row that chose this setting
     observation: int  # index of the latest observation that chose it
     job: str = ""
-    center: tuple[float, ...] = ()  # mean standardised profile of its observations
+    center: tuple[float, ...] = ()  # mean profile (model units) of its observations
     members: int = 1  # observations averaged into `center`
     spread: float = 0.0  # Σ squared distances of those observations to `center` (Welford)
 
@@ -93,7 +93,7 @@ def _anywhere(entry: KnowledgeEntry) -> float:
 
 class KnowledgeTable:
     """Cells keyed by (cluster, batch size), each a list of per-job entries, and the history
-    of replaced entries. Profiles are the model's standardised vectors, batch size left out."""
+    of replaced entries. Profiles are the model's vectors (noise units), batch size left out."""
 
     def __init__(
         self,

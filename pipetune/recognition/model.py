@@ -224,7 +224,8 @@ class Recognizer:
         self.knowledge = KnowledgeTable.rebuild(members, self.objective, self._radius)
 
     def _job_vector(self, z: np.ndarray) -> np.ndarray:
-        """A standardised profile as the knowledge table compares jobs: batch size left out."""
+        """A profile in the model's (noise) units as the knowledge table compares jobs: batch
+        size left out."""
         assert self.model is not None
         names = self.model.scaler.names
         return np.where([n in EXACT_FEATURES for n in names], 0.0, z)

@@ -4,10 +4,13 @@ recognizer as that content (`to_data`; `model_file_read.from_data` is the invers
 Layout (`"format": "pipetune-recognition"`, `"version": 1`): `settings`, `objective`, `status`,
 `pending`, `model` (null while unfitted, else feature names, scaler mean/std/ref, k and how it
 was chosen, centroids k × d, thresholds, sizes, and `noise`: the learnt run-to-run noise that
-the knowledge table's entry radii use, see `noise`), `knowledge` and its replaced `history`, and
+the knowledge table's entry radii use, and `weights`: per feature, the factor from standardised
+to noise units that centroids, thresholds and entry centres are measured in, see `noise`),
+`knowledge` and its replaced `history`, and
 the raw `observations` the model can be refitted from. Numbers are JSON numbers; NaN is never
 written. A model without `noise` (saved before it was learnt) is read with the noise prior alone,
-which is what it was fitted with.
+which is what it was fitted with; one without `weights` (or null) measures in the scaler's
+standardised units, as it was fitted.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def _model_data(m: ClusterModel) -> dict[str, Any]:
         "centroids": [[float(x) for x in row] for row in m.centroids],
         "thresholds": [float(t) for t in m.thresholds],
         "noise": m.noise,
+        "weights": None if m.weights is None else [float(w) for w in m.weights],
         "sizes": list(m.sizes),
         "fitted_on": m.fitted_on,
         "threshold_rule": threshold_rule(),

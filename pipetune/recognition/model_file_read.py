@@ -140,6 +140,9 @@ def _read_model(r: JsonReader, d: Any) -> ClusterModel | None:
     noise = r.number(d["noise"], "model.noise") if "noise" in d else None
     if noise is not None and noise < 0:
         r.bad("model.noise", "a finite number >= 0", show(noise))
+    weights = None
+    if d.get("weights") is not None:
+        weights = r.vector(d["weights"], "model.weights", width, positive=True)
     sizes = [r.count(s, f"model.sizes[{i}]") for i, s in enumerate(r.sized(d, "sizes", k))]
     fitted_on = r.count(d.get("fitted_on"), "model.fitted_on")
     sil = r.key(d, "silhouette", dict, "model.silhouette") or {}
@@ -162,6 +165,7 @@ def _read_model(r: JsonReader, d: Any) -> ClusterModel | None:
         prior_noise(scaler) if noise is None else noise,  # saved before noise was learnt
         silhouettes,
         int(fitted_on or 0),
+        None if weights is None else np.asarray(weights, dtype=float),
     )
 
 

@@ -1,30 +1,37 @@
-"""Run-to-run noise: how far runs of one job fall from each other, learnt from the profiles.
+"""Run-to-run noise per feature, learnt from the profiles, and the distance it defines.
 
-The recognizer keeps it as one number in the model's standardised units (`ClusterModel.noise`):
-the expected squared distance of one run from its job's true mean profile,
-`Σ_f σ_f² / std_f²` over the noisy features (σ_f: the job's run-to-run std of feature f in log
-units; std_f: the scaler's std). Exact descriptors (`EXACT_FEATURES`, the batch size) do not
-vary between runs of a job and are left out.
+Distances between profiles are measured in units of each feature's run-to-run noise (a diagonal
+Mahalanobis distance): feature f of a standardised row z is multiplied by `std_f / σ_f`
+(`weights`), where std_f is the scaler's overall spread and σ_f the job's run-to-run std of f in
+log units. So a feature that differs between jobs by five of its noise-σ weighs five units,
+whatever its overall spread; a feature that is mostly noise weighs little. In these units a run's
+expected squared distance from its job's mean is the number of noisy features (`noise_units`),
+which is the model's `noise`.
 
-Estimate (`estimate`), a conjugate update of a prior by the pooled within-cluster spread:
+Per-feature estimate (`feature_variance`), a conjugate update of a prior by the pooled
+within-cluster spread of a clustering:
 
-* prior (`prior_noise`): every feature varies by `NOISE_SIGMA` (0.25 log units, ~28 %)
-  between runs, so `noise₀ = Σ_f (NOISE_SIGMA / std_f)²`. That is about the most that runs of
-  one job vary on a shared 2-CPU machine (minor faults, the noisiest counter, by up to 0.8 log
-  units; most counters by 0.05–0.2), so the prior errs on the wide side.
-* data: the clustering's within-cluster sum of squares `W = Σ_i ‖z_i − c_{label i}‖²` over the
-  noisy features, with `n − k` degrees of freedom (each cluster's mean costs one): pooled over
-  all clusters, so that jobs with only a few runs each still learn it together.
-* `noise = (PRIOR_WEIGHT · noise₀ + W) / (PRIOR_WEIGHT + n − k)`: the prior is worth
-  `PRIOR_WEIGHT` (3) pseudo degrees of freedom. With a few runs it dominates (a model of two
-  runs of one job recognises its next run at the prior's noise); as runs accumulate the
-  measured spread takes over, so jobs whose profiles differ by more than their runs do are told
-  apart even when that difference is smaller than the prior's 28 % per feature.
+* prior: every feature varies by `NOISE_SIGMA` (0.25 log units, ~28 %) between runs. That is
+  about the most that runs of one job vary on a shared 2-CPU machine (minor faults, the
+  noisiest counter, by up to 0.8 log units; most counters by 0.05–0.2), so it errs wide.
+* data: the within-cluster sum of squares of f in log units, `W_f = Σ_i (x_if − c_{label i,f})²`,
+  with `n − k` degrees of freedom (each cluster's mean costs one), pooled over all clusters so
+  that jobs with few runs each still learn it together.
+* `σ_f² = (PRIOR_WEIGHT · NOISE_SIGMA² + W_f) / (PRIOR_WEIGHT + n − k)`: the prior is worth
+  `PRIOR_WEIGHT` (3) pseudo degrees of freedom, so a model of a few runs measures at the prior's
+  noise, and as runs accumulate the measured spread takes over.
 
-A clustering that merges two jobs counts their gap as noise (W grows): every candidate k is
-judged by the noise its own clustering shows, and the model keeps the smallest estimate over
-the candidates (`clusters.fit_model`). A model saved before the noise was learnt holds the prior
-alone (`model_file_read`), as it was fitted with.
+Exact descriptors (`EXACT_FEATURES`, the batch size) do not vary between runs of a job: they
+keep the prior's σ (never learnt) and count for no noise.
+
+A clustering that merges jobs counts their gap as noise on the features that tell them apart,
+which would shrink exactly those features' weights. So the variance is taken from the clustering
+with the most structure that passes the separation test (`clusters.fit_model`), not from a given
+or capped k: k-means splits of one job fail that test, so the finest passing clustering is the
+one that merges the fewest jobs without splitting any.
+
+A model saved before the per-feature noise existed has no weights: it keeps measuring in the
+scaler's standardised units with its saved (or the prior's, `prior_noise`) total noise.
 """
 
 from __future__ import annotations
@@ -43,20 +50,33 @@ def noisy_columns(scaler: Scaler) -> np.ndarray:
     return np.array([name not in EXACT_FEATURES for name in scaler.names], dtype=float)
 
 
+def noise_units(scaler: Scaler) -> float:
+    """A run's expected squared distance from its job's mean, in noise units: one per noisy
+    feature."""
+    return float(noisy_columns(scaler).sum())
+
+
 def prior_noise(scaler: Scaler) -> float:
-    """`noise₀`: Σ_f (NOISE_SIGMA / std_f)² over the noisy features."""
+    """The prior's total noise in standardised units, Σ_f (NOISE_SIGMA / std_f)² over the noisy
+    features: what a model saved without any learnt noise was fitted with."""
     return float((noisy_columns(scaler) * (NOISE_SIGMA / np.asarray(scaler.std)) ** 2).sum())
 
 
-def estimate(scaler: Scaler, z: np.ndarray, labels: np.ndarray) -> float:
-    """The noise of standardised rows `z` clustered by `labels`, the prior blended in."""
+def feature_variance(scaler: Scaler, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """σ_f² in log units for standardised rows `z` clustered by `labels`, the prior blended in."""
     z = np.asarray(z, dtype=float)
     labels = np.asarray(labels, dtype=int)
-    noisy = noisy_columns(scaler)
+    logged = z * np.asarray(scaler.std)
     clusters = np.unique(labels)
-    within = 0.0
+    within = np.zeros(z.shape[1])
     for c in clusters:
-        members = z[labels == c]
-        within += float((noisy * (members - members.mean(axis=0)) ** 2).sum())
+        members = logged[labels == c]
+        within += ((members - members.mean(axis=0)) ** 2).sum(axis=0)
     dof = len(z) - len(clusters)
-    return (PRIOR_WEIGHT * prior_noise(scaler) + within) / (PRIOR_WEIGHT + dof)
+    learnt = (PRIOR_WEIGHT * NOISE_SIGMA**2 + within) / (PRIOR_WEIGHT + dof)
+    return np.where(noisy_columns(scaler) > 0, learnt, NOISE_SIGMA**2)
+
+
+def weights(scaler: Scaler, variance: np.ndarray) -> np.ndarray:
+    """Per-feature factors that turn standardised units into noise units: std_f / σ_f."""
+    return np.asarray(scaler.std) / np.sqrt(variance)
