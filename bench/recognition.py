@@ -51,6 +51,7 @@ def fresh_project(name: str) -> Path:
     app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
     app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
     app["extras"] = {"trainSize": 2048, "seed": 0}
+    app["reuseProcess"] = False  # every profiled epoch from a fresh process (recognition.md)
     (project / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app))
     return project
 
@@ -159,7 +160,7 @@ def evaluate() -> None:
         writer.writeheader()
         writer.writerows(rows)
     report = [
-        "# Recognition on real profiles (bench/recognition.py)",
+        "# Recognition on real profiles: LeNet-5 at four batch sizes (bench/recognition.py)",
         "",
         f"Jobs: {', '.join(KNOWN)} (known, {RUNS} runs each), {', '.join(UNSEEN)} (never seen).",
         f"Leave-one-run-out over {RUNS} folds; profiles recorded on this machine.",
