@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,25 +44,29 @@ UNSEEN = {"lenet-b4": 4}
 RUNS = 4
 
 
+def lenet5_app() -> dict[str, Any]:
+    """The bundled LeNet-5 app config, at 2,048 samples, for a project dir under WORK."""
+    app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
+    app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
+    app["extras"] = {"trainSize": 2048, "seed": 0}
+    return app
+
+
 def fresh_project(name: str) -> Path:
     """An empty project dir under WORK with the bundled LeNet-5 app config (2,048 samples)."""
     project = WORK / name
     shutil.rmtree(project, ignore_errors=True)
     (project / "bigdl" / "config").mkdir(parents=True)
-    app = json.loads((ROOT / "bigdl" / "config" / "lenet5.json").read_text())
-    app["conf"] = str(ROOT / "applications" / "lenet5" / "lenet5.py")
-    app["extras"] = {"trainSize": 2048, "seed": 0}
-    app["reuseProcess"] = False  # every profiled epoch from a fresh process (recognition.md)
-    (project / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(app))
+    (project / "bigdl" / "config" / "lenet5.json").write_text(json.dumps(lenet5_app()))
     return project
 
 
 def record() -> None:
     """Profile every job RUNS times through the real CLI (one-epoch v1 trials)."""
+    from recognition_workloads import profile_runs
+
     for job, batch in {**KNOWN, **UNSEEN}.items():
-        project = fresh_project(job)
         conf = {
-            "bigdlConf": "bigdl/config/lenet5.json",
             "systemParameters": {"cores": ["2"]},
             "hyperParameters": {
                 "batch_size": [batch],
@@ -72,12 +77,7 @@ def record() -> None:
             "metrics": {"store": "none"},
             "clustering": {"enabled": False},
         }
-        (project / "pipetune.conf").write_text(json.dumps(conf))
-        t0 = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-m", "pipetune", "--mode", "v1", "--quiet"], cwd=project, check=True
-        )
-        print(f"{job}: {RUNS} profiled epochs in {time.monotonic() - t0:.0f} s")
+        profile_runs(WORK / job, "lenet5.json", lenet5_app(), conf)
 
 
 def observations(job: str, batch: int) -> list[Observation]:

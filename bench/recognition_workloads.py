@@ -73,36 +73,42 @@ def job_config(trace: Trace, job: Job) -> dict[str, Any]:
     return json.loads(trace.configs(job.name)[0])
 
 
+def profile_runs(project: Path, app_config: str, app: dict[str, Any], conf: dict[str, Any]) -> None:
+    """One `pipetune --mode v1` run in a fresh project dir: `app` as bigdl/config/`app_config`
+    (every process a fresh one), `conf` (its one-epoch trials) as pipetune.conf."""
+    shutil.rmtree(project, ignore_errors=True)
+    (project / "bigdl" / "config").mkdir(parents=True)
+    # Every profiled epoch from a fresh process, as a recurring job's first trial is: a
+    # process reused by a later trial is warm, and its profile differs (see recognition.md)
+    app = {**app, "reuseProcess": False}
+    (project / "bigdl" / "config" / app_config).write_text(json.dumps(app))
+    (project / "pipetune.conf").write_text(
+        json.dumps({**conf, "bigdlConf": f"bigdl/config/{app_config}"})
+    )
+    t0 = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "pipetune", "--mode", "v1", "--quiet"], cwd=project, check=True
+    )
+    seconds = time.monotonic() - t0
+    print(f"{project.name}: {conf['search']['trials']} profiled epochs in {seconds:.0f} s")
+
+
 def record() -> None:
     """Profile each job RUNS times through the real CLI (one-epoch v1 trials, default setting)."""
     trace = Trace.load(TRACE)
     for job in JOBS:
-        project = WORK / job.name
-        shutil.rmtree(project, ignore_errors=True)
-        (project / "bigdl" / "config").mkdir(parents=True)
         app = json.loads((ROOT / "bigdl" / "config" / job.app_config).read_text())
         app["conf"] = str(ROOT / app["conf"])
-        # Every profiled epoch from a fresh process, as a recurring job's first trial is: a
-        # process reused by a later trial is warm, and its profile differs (see recognition.md)
-        app["reuseProcess"] = False
         if "dataPath" in app.get("extras", {}):
             app["extras"]["dataPath"] = str(ROOT / app["extras"]["dataPath"])
-        (project / "bigdl" / "config" / job.app_config).write_text(json.dumps(app))
-        hyper = job_config(trace, job)
         conf = {
-            "bigdlConf": f"bigdl/config/{job.app_config}",
             "systemParameters": {name: [value] for name, value in DEFAULT_VALUES.items()},
-            "hyperParameters": {k: [v] for k, v in hyper.items()},
+            "hyperParameters": {k: [v] for k, v in job_config(trace, job).items()},
             "search": {"trials": RUNS, "epochs": 1, "seed": 0},
             "metrics": {"store": "none"},
             "clustering": {"enabled": False},
         }
-        (project / "pipetune.conf").write_text(json.dumps(conf))
-        t0 = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-m", "pipetune", "--mode", "v1", "--quiet"], cwd=project, check=True
-        )
-        print(f"{job.name}: {RUNS} profiled epochs in {time.monotonic() - t0:.0f} s")
+        profile_runs(WORK / job.name, job.app_config, app, conf)
 
 
 def observations(trace: Trace, job: Job) -> list[Observation]:
